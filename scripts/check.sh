@@ -1,0 +1,63 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# make check: the host-side harness tests, then for each kernel flavor
+# (default, then debug) build, boot, run every suite in the guest and
+# report one line per test. The last line is "N passed, N failed[, N
+# skipped]"; the exit status is non-zero on any failure, panic, splat or
+# hang. Runs are kept under build/check/<flavor>/.
+#
+#   FLAVORS="default debug" scripts/check.sh
+set -uo pipefail
+. "$(dirname "$0")/common.sh"
+
+flavors=${FLAVORS:-default debug}
+top=$BUILD/check
+rm -rf "$top"
+mkdir -p "$top/host"
+dirs=("$top/host")
+
+run_host_tests() {
+	local t name out rc
+	: >"$top/host/results"
+	for t in "$REPO"/tests/host/*; do
+		[ -x "$t" ] && [ -f "$t" ] || continue
+		name=$(basename "$t")
+		out=$("$t" 2>&1)
+		rc=$?
+		echo "$out" >"$top/host/$name.log"
+		if [ $rc -eq 0 ]; then
+			echo "PASS $name"
+		else
+			echo "FAIL $name: $(echo "$out" | grep -m1 'not ok' || echo "exit $rc")"
+		fi >>"$top/host/results"
+	done
+	"$REPO/scripts/report.py" plain host "$top/host"
+}
+
+# Guest time limits under TCG: the debug flavor (KASAN, lockdep) is
+# several times slower.
+vm_timeout() { [ "$1" = debug ] && echo 2400 || echo 900; }
+
+run_flavor() {
+	local f=$1 dir=$top/$1 rc
+	dirs+=("$dir")
+	if ! FLAVOR=$f "$REPO/scripts/kernel.sh" || ! "$REPO/scripts/build-tests.sh"; then
+		mkdir -p "$dir"
+		echo "FAIL $f/build: kernel or test build failed"
+		echo "0 1 0" >"$dir/counts"
+		return
+	fi
+	echo "check: booting the $f kernel"
+	FLAVOR=$f "$REPO/scripts/vm.sh" -t "$(vm_timeout "$f")" -o "$dir" \
+		-- "$REPO/tests/guest-suite" >/dev/null 2>"$top/$f-vm.log"
+	rc=$?
+	"$REPO/scripts/report.py" run "$f" "$dir" "$rc"
+}
+
+t0=$SECONDS
+run_host_tests
+for f in $flavors; do
+	run_flavor "$f"
+done
+echo "check: $(( (SECONDS - t0) / 60 )) min $(( (SECONDS - t0) % 60 )) s; runs kept in ${top#"$REPO"/}/"
+"$REPO/scripts/report.py" total "${dirs[@]}"

@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""Turn one guest run into one line per test, and runs into a summary.
+
+  report.py run NAME DIR VM_RC   print NAME/... lines for the run kept in DIR
+                                 (console.log, results, hmm-tests.tap,
+                                 kmemleak.txt) and write DIR/counts
+  report.py plain NAME DIR       print NAME/... lines from DIR/results alone
+                                 (tests run on the host) and write DIR/counts
+  report.py total DIR...         print "N passed, N failed[, N skipped]" over
+                                 the runs' counts; exit 1 on any failure
+
+Every test is reported as PASS, FAIL (with the reason) or SKIP (with the
+reason). Tests listed in tests/known-failures are reported, when they fail,
+as SKIP with the listed reason: they fail on the unmodified base kernel too.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A printk line on the console: "[   12.345678] message". Userspace output
+# shares the console, so only text behind a timestamp is the kernel's.
+PRINTK = re.compile(r"\[ *\d+\.\d+\] (.*)$")
+TAP_RESULT = re.compile(r"^(ok|not ok) (\d+) ([^#]*?)\s*(?:#\s*(SKIP|TODO)\b\s*(.*))?$")
+TAP_PLAN = re.compile(r"^1\.\.(\d+)")
+
+
+class Results:
+    def __init__(self, prefix, known):
+        self.prefix = prefix
+        self.known = known
+        self.counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
+
+    def add(self, verdict, name, reason=""):
+        if verdict == "FAIL" and name in self.known:
+            verdict, reason = "SKIP", "known failure: " + self.known[name]
+        self.counts[verdict] += 1
+        line = f"{verdict} {self.prefix}/{name}"
+        if reason:
+            line += (": " if verdict == "FAIL" else " (") + reason
+            line += ")" if verdict == "SKIP" else ""
+        print(line, flush=True)
+
+
+def load_known():
+    known = {}
+    path = os.path.join(REPO, "tests", "known-failures")
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                line = line.split("#", 1)[0].strip()
+                if line:
+                    name, _, reason = line.partition(" ")
+                    known[name] = reason.strip() or "no reason given"
+    return known
+
+
+def kernel_lines(console):
+    with open(console, errors="replace") as f:
+        for line in f:
+            m = PRINTK.search(line.rstrip("\n"))
+            if m:
+                yield m.group(1)
+
+
+def parse_ktap(lines, res):
+    """Report each KUnit case (the second KTAP level) and check the plans."""
+    suite = None
+    suite_plan = {}
+    suite_seen = {}
+    top_plan = top_seen = None
+    for line in lines:
+        stripped = line.lstrip(" ")
+        depth = (len(line) - len(stripped)) // 4
+        if stripped.startswith("KTAP version") and depth == 0:
+            top_plan, top_seen = top_plan or 0, top_seen or 0
+            continue
+        if top_seen is None:
+            continue
+        m = re.match(r"# Subtest: (\S+)", stripped)
+        if m and depth == 1:
+            suite = m.group(1)
+            suite_seen[suite] = 0
+            continue
+        m = TAP_PLAN.match(stripped)
+        if m:
+            if depth == 0:
+                top_plan = int(m.group(1))
+            elif depth == 1 and suite:
+                suite_plan[suite] = int(m.group(1))
+            continue
+        m = TAP_RESULT.match(stripped)
+        if not m:
+            continue
+        ok, name, directive, why = m.group(1) == "ok", m.group(3), m.group(4), m.group(5)
+        if depth == 0:
+            top_seen += 1
+        elif depth == 1 and suite:
+            suite_seen[suite] += 1
+            if directive == "SKIP":
+                res.add("SKIP", f"kunit/{suite}/{name}", why or "no reason given")
+            else:
+                res.add("PASS" if ok else "FAIL", f"kunit/{suite}/{name}",
+                        "" if ok else "see console.log")
+    if top_seen is None:
+        res.add("FAIL", "kunit", "no KTAP output on the console")
+        return
+    for s, plan in suite_plan.items():
+        if suite_seen.get(s, 0) < plan:
+            res.add("FAIL", f"kunit/{s}", f"planned {plan} cases, {suite_seen.get(s, 0)} reported")
+    if top_plan is not None and top_seen < top_plan:
+        res.add("FAIL", "kunit", f"planned {top_plan} suites, {top_seen} reported")
+
+
+def parse_tap_file(path, prefix, res):
+    """A kselftest TAP file: one line per case, and the plan checked."""
+    plan = seen = 0
+    with open(path, errors="replace") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            m = TAP_PLAN.match(line)
+            if m:
+                plan = int(m.group(1))
+                continue
+            m = TAP_RESULT.match(line)
+            if not m:
+                continue
+            seen += 1
+            name = f"{prefix}/{m.group(3)}"
+            if m.group(4) == "SKIP":
+                res.add("SKIP", name, m.group(5) or "no reason given")
+            elif m.group(1) == "ok":
+                res.add("PASS", name)
+            else:
+                res.add("FAIL", name, "see hmm-tests.tap")
+    if seen < plan or plan == 0:
+        res.add("FAIL", prefix, f"planned {plan} cases, {seen} reported")
+
+
+def parse_results(path, res, tap_suites, prefix="guest/"):
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"^(PASS|FAIL|SKIP) (\S+?)(?::\s*(.*))?$", line.strip())
+            if not m:
+                continue
+            verdict, name, reason = m.group(1), m.group(2), m.group(3) or ""
+            # A suite reported case by case from its TAP file counts once
+            # per case; its own exit status only matters when it has none.
+            if name in tap_suites and verdict != "SKIP":
+                continue
+            res.add(verdict, prefix + name, reason)
+
+
+def write_counts(d, res):
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "counts"), "w") as f:
+        f.write("{PASS} {FAIL} {SKIP}\n".format(**res.counts))
+    return 1 if res.counts["FAIL"] else 0
+
+
+def report_plain(name, d):
+    res = Results(name, load_known())
+    results = os.path.join(d, "results")
+    if os.path.exists(results):
+        parse_results(results, res, {}, "")
+    else:
+        res.add("FAIL", "results", "no results file")
+    return write_counts(d, res)
+
+
+def report_run(name, d, vm_rc):
+    res = Results(name, load_known())
+    console = os.path.join(d, "console.log")
+    booted = os.path.exists(os.path.join(d, "status"))
+    if vm_rc == 124:
+        res.add("FAIL", "vm/boot", f"timed out (console: {console})")
+    elif not booted:
+        res.add("FAIL", "vm/boot", f"guest ended without a status (console: {console})")
+    else:
+        res.add("PASS", "vm/boot")
+    if os.path.exists(console):
+        parse_ktap(kernel_lines(console), res)
+    tap_suites = {}
+    for suite in ("40-hmm-tests",):
+        tap = os.path.join(d, "hmm-tests.tap")
+        if os.path.exists(tap):
+            tap_suites[suite] = tap
+            parse_tap_file(tap, "hmm-tests", res)
+    results = os.path.join(d, "results")
+    if os.path.exists(results):
+        parse_results(results, res, tap_suites)
+    elif booted:
+        res.add("FAIL", "guest", "no results file")
+    splats = subprocess.run([os.path.join(REPO, "scripts", "splat-scan"), console],
+                            capture_output=True, text=True).stdout.strip()
+    if splats:
+        res.add("FAIL", "vm/no-splat", splats.splitlines()[0].strip() + f" (console: {console})")
+    else:
+        res.add("PASS", "vm/no-splat")
+    leaks = os.path.join(d, "kmemleak.txt")
+    if os.path.exists(leaks):
+        if os.path.getsize(leaks):
+            res.add("FAIL", "vm/kmemleak", f"suspected leaks in {leaks}")
+        else:
+            res.add("PASS", "vm/kmemleak")
+    return write_counts(d, res)
+
+
+def total(dirs):
+    p = f = s = 0
+    for d in dirs:
+        try:
+            with open(os.path.join(d, "counts")) as fh:
+                a, b, c = (int(x) for x in fh.read().split())
+        except (OSError, ValueError):
+            print(f"FAIL {os.path.basename(d)}: no results")
+            a, b, c = 0, 1, 0
+        p, f, s = p + a, f + b, s + c
+    line = f"{p} passed, {f} failed"
+    if s:
+        line += f", {s} skipped"
+    print(line)
+    return 1 if f or not p else 0
+
+
+def main(argv):
+    if len(argv) == 5 and argv[1] == "run":
+        return report_run(argv[2], argv[3], int(argv[4]))
+    if len(argv) == 4 and argv[1] == "plain":
+        return report_plain(argv[2], argv[3])
+    if len(argv) >= 3 and argv[1] == "total":
+        return total(argv[2:])
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

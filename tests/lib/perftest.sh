@@ -1,0 +1,49 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# Run one perftest server/client pair over rxe0 loopback. Sourced.
+#
+#   perftest_bw <ib_*_bw|ib_*_lat> [perftest options...]
+#
+# Prints the client's output and "ok"/"FAIL" for the run; returns non-zero
+# unless the client printed its result row with a non-zero figure.
+PERFTEST_PORT=${PERFTEST_PORT:-18515}
+
+perftest_run() {
+	tool=$1
+	shift
+	PERFTEST_PORT=$((PERFTEST_PORT + 1))
+	common="-d rxe0 -x 1 -p $PERFTEST_PORT $*"
+	# shellcheck disable=SC2086
+	timeout 120 "$tool" $common >/tmp/perftest.server 2>&1 &
+	spid=$!
+	tries=0
+	while :; do
+		# shellcheck disable=SC2086
+		timeout 120 "$tool" $common 127.0.0.1 >/tmp/perftest.client 2>&1 && break
+		grep -q "Couldn't connect" /tmp/perftest.client || break
+		tries=$((tries + 1))
+		[ $tries -lt 20 ] || break
+		sleep 0.5
+	done
+	wait $spid
+	cat /tmp/perftest.client
+}
+
+# The result row is the line after the "#bytes" header: bytes, iterations,
+# then figures. Bandwidth tests put the average in column 4, latency tests
+# have the typical latency in column 5; both must be a positive number.
+perftest_figure() {
+	awk -v col="$1" '/^ *#bytes/ { hdr = 1; next }
+		hdr && NF >= col && $1 ~ /^[0-9]+$/ { print $col; exit }' /tmp/perftest.client
+}
+
+perftest_bw() {
+	echo "--- $*"
+	perftest_run "$@"
+	fig=$(perftest_figure 4)
+	if awk -v f="${fig:-0}" 'BEGIN { exit !(f + 0 > 0) }'; then
+		echo "ok $* -> $fig MB/s"
+		return 0
+	fi
+	echo "FAIL $*: no bandwidth figure"
+	return 1
+}

@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * Loopback RC queue pairs for userspace tests: see loopback.h.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "loopback.h"
+
+static struct ibv_context *open_by_name(const char *name)
+{
+	struct ibv_device **list;
+	struct ibv_context *ctx = NULL;
+	int i, n;
+
+	list = ibv_get_device_list(&n);
+	if (!list) {
+		perror("ibv_get_device_list");
+		return NULL;
+	}
+	for (i = 0; i < n; i++)
+		if (!strcmp(ibv_get_device_name(list[i]), name))
+			ctx = ibv_open_device(list[i]);
+	ibv_free_device_list(list);
+	if (!ctx)
+		fprintf(stderr, "device %s not found or not openable\n", name);
+	return ctx;
+}
+
+static struct ibv_qp *create_rc_qp(struct loopback *lb)
+{
+	struct ibv_qp_init_attr attr = {
+		.send_cq = lb->cq,
+		.recv_cq = lb->cq,
+		.cap = {
+			.max_send_wr = 64,
+			.max_recv_wr = 64,
+			.max_send_sge = 1,
+			.max_recv_sge = 1,
+		},
+		.qp_type = IBV_QPT_RC,
+		.sq_sig_all = 1,
+	};
+
+	return ibv_create_qp(lb->pd, &attr);
+}
+
+int loopback_open(struct loopback *lb, const struct loopback_opts *o)
+{
+	struct ibv_port_attr pattr;
+
+	memset(lb, 0, sizeof(*lb));
+	lb->port = 1;
+	lb->gid_index = o && o->gid_index >= 0 ? o->gid_index : 1;
+	lb->ctx = open_by_name(o && o->dev ? o->dev : "rxe0");
+	if (!lb->ctx)
+		return -1;
+	if (ibv_query_port(lb->ctx, lb->port, &pattr) ||
+	    ibv_query_gid(lb->ctx, lb->port, lb->gid_index, &lb->gid)) {
+		perror("query port/gid");
+		return -1;
+	}
+	lb->mtu = pattr.active_mtu;
+	lb->pd = ibv_alloc_pd(lb->ctx);
+	lb->cq = lb->pd ? ibv_create_cq(lb->ctx, 256, NULL, NULL, 0) : NULL;
+	if (!lb->cq) {
+		perror("alloc pd/cq");
+		return -1;
+	}
+	return 0;
+}
+
+static int to_init(struct loopback *lb, struct ibv_qp *qp)
+{
+	struct ibv_qp_attr a = {
+		.qp_state = IBV_QPS_INIT,
+		.port_num = lb->port,
+		.qp_access_flags = IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
+				   IBV_ACCESS_REMOTE_ATOMIC,
+	};
+
+	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
+			     IBV_QP_PORT | IBV_QP_ACCESS_FLAGS);
+}
+
+static int to_rtr(struct loopback *lb, struct ibv_qp *qp, uint32_t dest)
+{
+	struct ibv_qp_attr a = {
+		.qp_state = IBV_QPS_RTR,
+		.path_mtu = lb->mtu,
+		.dest_qp_num = dest,
+		.max_dest_rd_atomic = 16,
+		.min_rnr_timer = 12,
+		.ah_attr = {
+			.is_global = 1,
+			.grh = {
+				.dgid = lb->gid,
+				.sgid_index = lb->gid_index,
+				.hop_limit = 1,
+			},
+			.port_num = lb->port,
+		},
+	};
+
+	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
+			     IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
+			     IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER);
+}
+
+static int to_rts(struct ibv_qp *qp)
+{
+	struct ibv_qp_attr a = {
+		.qp_state = IBV_QPS_RTS,
+		.timeout = 14,
+		.retry_cnt = 7,
+		.rnr_retry = 7,
+		.max_rd_atomic = 16,
+	};
+
+	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT |
+			     IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
+			     IBV_QP_MAX_QP_RD_ATOMIC);
+}
+
+int loopback_connect(struct loopback *lb)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		lb->qp[i] = create_rc_qp(lb);
+		if (!lb->qp[i] || to_init(lb, lb->qp[i])) {
+			perror("create/init qp");
+			return -1;
+		}
+	}
+	for (i = 0; i < 2; i++) {
+		errno = 0;
+		if (to_rtr(lb, lb->qp[i], lb->qp[!i]->qp_num) || to_rts(lb->qp[i])) {
+			fprintf(stderr, "connect qp: %s\n", strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void loopback_close(struct loopback *lb)
+{
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (lb->qp[i])
+			ibv_destroy_qp(lb->qp[i]);
+	if (lb->cq)
+		ibv_destroy_cq(lb->cq);
+	if (lb->pd)
+		ibv_dealloc_pd(lb->pd);
+	if (lb->ctx)
+		ibv_close_device(lb->ctx);
+	memset(lb, 0, sizeof(*lb));
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int loopback_poll(struct loopback *lb, struct ibv_wc *wc, int timeout_ms)
+{
+	long end = now_ms() + timeout_ms;
+	int n;
+
+	do {
+		n = ibv_poll_cq(lb->cq, 1, wc);
+		if (n < 0)
+			return -1;
+		if (n == 1)
+			return 0;
+		poll(NULL, 0, 1);
+	} while (now_ms() < end);
+	return -1;
+}
+
+int loopback_post_wait(struct loopback *lb, struct ibv_send_wr *wr,
+		       struct ibv_wc *wc)
+{
+	struct ibv_send_wr *bad;
+
+	if (ibv_post_send(lb->qp[0], wr, &bad)) {
+		perror("ibv_post_send");
+		return -1;
+	}
+	if (loopback_poll(lb, wc, 20000)) {
+		fprintf(stderr, "no completion within 20 s\n");
+		return -1;
+	}
+	if (wc->wr_id != wr->wr_id) {
+		fprintf(stderr, "completion for wr %llu while waiting for %llu\n",
+			(unsigned long long)wc->wr_id,
+			(unsigned long long)wr->wr_id);
+		return -1;
+	}
+	return 0;
+}
+
+bool loopback_has_odp_rc(struct loopback *lb, uint32_t rc_caps)
+{
+	struct ibv_device_attr_ex attr;
+
+	if (ibv_query_device_ex(lb->ctx, NULL, &attr))
+		return false;
+	if (!(attr.odp_caps.general_caps & IBV_ODP_SUPPORT))
+		return false;
+	return (attr.odp_caps.per_transport_caps.rc_odp_caps & rc_caps) == rc_caps;
+}
+
+long vm_pinned_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPin: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}

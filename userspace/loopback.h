@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB */
+/*
+ * Two RC queue pairs on one device, connected to each other through the
+ * port's loopback GID: the smallest setup that moves data through every
+ * verb (WRITE, READ, SEND, atomics) with both ends in one process.
+ */
+#ifndef LOOPBACK_H
+#define LOOPBACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <infiniband/verbs.h>
+
+/* Exit status a test uses when the device cannot run it (automake's). */
+#define EXIT_SKIP 77
+
+struct loopback {
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	struct ibv_cq *cq;
+	struct ibv_qp *qp[2];	/* qp[0] is the requester, qp[1] the responder */
+	uint8_t port;
+	int gid_index;
+	union ibv_gid gid;
+	enum ibv_mtu mtu;
+};
+
+struct loopback_opts {
+	const char *dev;	/* default "rxe0" */
+	int gid_index;		/* default 1: ::ffff:127.0.0.1 on lo */
+};
+
+int loopback_open(struct loopback *lb, const struct loopback_opts *o);
+int loopback_connect(struct loopback *lb);
+void loopback_close(struct loopback *lb);
+
+/* Wait for one completion; returns 0 and fills @wc, or -1 on timeout. */
+int loopback_poll(struct loopback *lb, struct ibv_wc *wc, int timeout_ms);
+
+/* Post one work request on @qp with a single SGE and wait for it. */
+int loopback_post_wait(struct loopback *lb, struct ibv_send_wr *wr,
+		       struct ibv_wc *wc);
+
+/* True when the device advertises ODP for every bit of @rc_caps on RC. */
+bool loopback_has_odp_rc(struct loopback *lb, uint32_t rc_caps);
+
+/* The process's pinned memory (VmPin) in kB, or -1. */
+long vm_pinned_kb(void);
+
+#endif
