@@ -1,0 +1,38 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# ODP for Soft-RoCE on Debian's linux-source-6.12. See README.md.
+#
+#   make deps                         install the build and test packages (root)
+#   make kernel [FLAVOR=debug] [BASE=stock]
+#   make run                          boot, show rxe0's ODP caps, run ib_write_bw
+#   make check                        every suite, default then debug flavor
+#   make shell [FLAVOR=debug]         an interactive shell in the guest
+#   make clean                        remove build/ (the unpacked base too)
+
+FLAVOR ?= default
+BASE ?= ours
+export FLAVOR BASE
+
+.PHONY: all deps kernel run check shell tests clean
+
+all: kernel
+
+deps:
+	@scripts/deps.sh
+
+kernel: deps
+	@scripts/kernel.sh
+
+tests: deps
+	@scripts/build-tests.sh
+
+run: deps
+	@scripts/run.sh
+
+check: deps
+	@scripts/check.sh
+
+shell: kernel tests
+	@scripts/vm.sh -s -a kunit.enable=0
+
+clean:
+	rm -rf build
