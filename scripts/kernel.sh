@@ -112,6 +112,7 @@ kmake() {
 configure() {
 	local frags=("$REPO/configs/base.config")
 	[ "$FLAVOR" = debug ] && frags+=("$REPO/configs/debug.config")
+	[ "$BASE" = ours ] && frags+=("$REPO/configs/ours.config")
 	mkdir -p "$out"
 	[ -f "$out/.config" ] && cp -p "$out/.config" "$out/.config.prev"
 	kmake -s tinyconfig >/dev/null
