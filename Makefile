@@ -5,6 +5,7 @@
 #   make kernel [FLAVOR=debug] [BASE=stock]
 #   make run                          boot, show rxe0's ODP caps, run ib_write_bw
 #   make check                        every suite, default then debug flavor
+#   make bench                        ours vs the unmodified base, side by side
 #   make shell [FLAVOR=debug]         an interactive shell in the guest
 #   make clean                        remove build/ (the unpacked base too)
 
@@ -12,7 +13,7 @@ FLAVOR ?= default
 BASE ?= ours
 export FLAVOR BASE
 
-.PHONY: all deps kernel run check shell tests clean
+.PHONY: all deps kernel run check bench shell tests clean
 
 all: kernel
 
@@ -30,6 +31,9 @@ run: deps
 
 check: deps
 	@scripts/check.sh
+
+bench: deps
+	@scripts/bench.sh
 
 shell: kernel tests
 	@scripts/vm.sh -s -a kunit.enable=0

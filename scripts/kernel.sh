@@ -157,7 +157,8 @@ main() {
 	configure
 	echo "kernel: building $BASE/$FLAVOR in ${out#"$REPO"/} (log: ${out#"$REPO"/}/build.log)"
 	local t0=$SECONDS
-	if ! kmake -j"$(nproc)" bzImage >"$out/build.log" 2>&1; then
+	# "modules" also writes Module.symvers, which out-of-tree modules need.
+	if ! kmake -j"$(nproc)" bzImage modules >"$out/build.log" 2>&1; then
 		grep -E 'error|Error' "$out/build.log" | head -40 >&2
 		tail -20 "$out/build.log" >&2
 		die "build of $BASE/$FLAVOR failed (see ${out#"$REPO"/}/build.log)"

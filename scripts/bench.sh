@@ -1,0 +1,73 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# make bench: our kernel against the unmodified base (BASE=stock), both
+# built from the same config fragments, measured side by side in one run.
+# Rounds alternate between the two kernels; each figure is the median of
+# its rounds, and only the ratios mean anything under emulation.
+#
+#   ROUNDS=5 ITERATIONS=20000 scripts/bench.sh
+#
+# Prints a table and writes build/bench/mmu_notifier.csv.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+rounds=${ROUNDS:-5}
+iters=${ITERATIONS:-20000}
+top=$BUILD/bench
+mkdir -p "$top"
+
+build_kernel_and_module() {
+	local base=$1 out src
+	BASE=$base FLAVOR=default "$REPO/scripts/kernel.sh"
+	out=$(BASE=$base FLAVOR=default; . "$REPO/scripts/common.sh"; kernel_out)
+	src=$OURS
+	[ "$base" = stock ] && src=$PRISTINE
+	# One copy of the helper's source per kernel: kbuild writes next to it.
+	rm -rf "$top/kmod-$base"
+	cp -r "$REPO/bench" "$top/kmod-$base"
+	make -s -C "$src" O="$out" ARCH=x86_64 M="$top/kmod-$base" modules >/dev/null
+}
+
+build_kernel_and_module ours
+build_kernel_and_module stock
+make -s -C "$REPO/userspace" OUT="$BUILD/userspace"
+
+: >"$top/raw.txt"
+for r in $(seq 1 "$rounds"); do
+	for base in ours stock; do
+		kernel=$(BASE=$base FLAVOR=default; . "$REPO/scripts/common.sh"; kernel_out)/arch/x86/boot/bzImage
+		"$REPO/scripts/vm.sh" -k "$kernel" -t 900 -o "$top/run-$base-$r" -a kunit.enable=0 -- \
+			"$REPO/bench/guest-mmu-notifier" "$top/kmod-$base/mn_bench_kmod.ko" \
+			"$BUILD/userspace/mn_bench" "$iters" >/dev/null ||
+			die "bench run $r on $base failed (see build/bench/run-$base-$r/console.log)"
+		grep -aE '^(mprotect|dontneed|munmap) [0-9]+ [0-9]+' "$top/run-$base-$r/console.log" |
+			sed "s/^/$base $r /" >>"$top/raw.txt"
+	done
+	echo "bench: round $r of $rounds done"
+done
+
+python3 - "$top/raw.txt" "$top/mmu_notifier.csv" <<'PY'
+import statistics, sys
+from collections import defaultdict
+raw, csv = sys.argv[1], sys.argv[2]
+ns = defaultdict(list)
+for line in open(raw):
+    base, _, op, subs, v = line.split()
+    ns[(op, int(subs), base)].append(float(v))
+rows = []
+for op in ("mprotect", "dontneed", "munmap"):
+    for subs in (0, 1, 100, 10000):
+        o, s = ns.get((op, subs, "ours")), ns.get((op, subs, "stock"))
+        if not o or not s:
+            continue
+        mo, ms = statistics.median(o), statistics.median(s)
+        rows.append((op, subs, mo, ms, mo / ms, len(o)))
+with open(csv, "w") as f:
+    f.write("op,subscribers,ours_ns,stock_ns,ours_over_stock,rounds\n")
+    for r in rows:
+        f.write("%s,%d,%.0f,%.0f,%.3f,%d\n" % r)
+print("%-9s %11s %10s %10s %12s" % ("op", "subscribers", "ours ns", "stock ns", "ours/stock"))
+for op, subs, mo, ms, ratio, n in rows:
+    print("%-9s %11d %10.0f %10.0f %12.3f" % (op, subs, mo, ms, ratio))
+print("median of %d alternating rounds; csv: %s" % (rows[0][5] if rows else 0, csv))
+PY

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * mn_bench: time the address-space changes that fire MMU notifier
+ * invalidations, one page at a time, with N interval subscribers on the
+ * process (through /sys/kernel/debug/mn_bench, bench/mn_bench_kmod.c).
+ *
+ *   mn_bench <subscribers> <iterations>
+ *
+ * With 0 subscribers the device is not opened, so the mm has no notifier
+ * state at all. Subscribers cover one page each, every STRIDE pages; the
+ * operations cycle over pages spread across the whole covered region.
+ * Prints one line per operation:  <op> <subscribers> <ns per op>
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STRIDE	2		/* pages between subscribed pages */
+#define SPAN	10000		/* subscribed pages the region has room for */
+#define TARGETS	64		/* distinct pages the loops touch */
+
+static long page;
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static char *target(char *base, long i)
+{
+	return base + ((i % TARGETS) * 157 % SPAN) * STRIDE * page;
+}
+
+static void die(const char *what)
+{
+	perror(what);
+	exit(1);
+}
+
+static double run_mprotect(char *base, long iters)
+{
+	double t0 = now_ns();
+	long i;
+
+	for (i = 0; i < iters; i++) {
+		char *p = target(base, i);
+
+		if (mprotect(p, page, PROT_READ) || mprotect(p, page, PROT_READ | PROT_WRITE))
+			die("mprotect");
+	}
+	return (now_ns() - t0) / (2.0 * iters);
+}
+
+static double run_dontneed(char *base, long iters)
+{
+	double t0 = now_ns();
+	long i;
+
+	for (i = 0; i < iters; i++) {
+		char *p = target(base, i);
+
+		if (madvise(p, page, MADV_DONTNEED))
+			die("madvise");
+		p[0] = 1;
+	}
+	return (now_ns() - t0) / iters;
+}
+
+static double run_munmap(char *base, long iters)
+{
+	double t0 = now_ns();
+	long i;
+
+	for (i = 0; i < iters; i++) {
+		char *p = target(base, i);
+
+		if (munmap(p, page))
+			die("munmap");
+		if (mmap(p, page, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != p)
+			die("mmap");
+		p[0] = 1;
+	}
+	return (now_ns() - t0) / iters;
+}
+
+int main(int argc, char **argv)
+{
+	long subs, iters, len, i;
+	char *base, cmd[96];
+	int fd = -1;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s <subscribers> <iterations>\n", argv[0]);
+		return 2;
+	}
+	subs = atol(argv[1]);
+	iters = atol(argv[2]);
+	page = sysconf(_SC_PAGESIZE);
+	len = SPAN * STRIDE * page;
+	if (subs < 0 || subs > SPAN || iters <= 0) {
+		fprintf(stderr, "subscribers must be 0..%d, iterations > 0\n", SPAN);
+		return 2;
+	}
+	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED)
+		die("mmap");
+	for (i = 0; i < TARGETS; i++)
+		target(base, i)[0] = 1;
+
+	if (subs) {
+		fd = open("/sys/kernel/debug/mn_bench", O_WRONLY);
+		if (fd < 0)
+			die("open /sys/kernel/debug/mn_bench");
+		snprintf(cmd, sizeof(cmd), "%lu %lu %ld", (unsigned long)base,
+			 (unsigned long)(STRIDE * page), subs);
+		if (write(fd, cmd, strlen(cmd)) < 0)
+			die("subscribe");
+	}
+
+	/* One untimed round warms the page tables and the VMA cache. */
+	run_mprotect(base, TARGETS);
+	printf("mprotect %ld %.0f\n", subs, run_mprotect(base, iters));
+	printf("dontneed %ld %.0f\n", subs, run_dontneed(base, iters));
+	printf("munmap %ld %.0f\n", subs, run_munmap(base, iters));
+
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
