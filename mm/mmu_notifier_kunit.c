@@ -483,9 +483,26 @@ static void mnt_read_begin_waits_for_last(struct kunit *test)
 struct mnt_race {
 	struct mm_struct *mm;
 	struct mnt_isub *t;
-	int rounds;
+	int rounds;			/* 0: until @stop */
+	bool stop;
+	struct completion go;
 	int ended;			/* under t->lock */
 };
+
+static void mnt_race_init(struct mnt_race *race, struct mm_struct *mm,
+			  struct mnt_isub *t, int rounds)
+{
+	memset(race, 0, sizeof(*race));
+	race->mm = mm;
+	race->t = t;
+	race->rounds = rounds;
+	init_completion(&race->go);
+}
+
+static bool mnt_race_more(struct mnt_race *race, int i)
+{
+	return race->rounds ? i < race->rounds : !READ_ONCE(race->stop);
+}
 
 static int mnt_do_invalidate_loop(struct mnt_thread *th)
 {
@@ -493,7 +510,8 @@ static int mnt_do_invalidate_loop(struct mnt_thread *th)
 	struct mmu_notifier_range r;
 	int i;
 
-	for (i = 0; i < race->rounds; i++) {
+	wait_for_completion(&race->go);
+	for (i = 0; mnt_race_more(race, i); i++) {
 		mnt_start(race->mm, PG(i % 4), PG(i % 4 + 1), &r);
 		mutex_lock(&race->t->lock);
 		race->ended++;
@@ -505,43 +523,58 @@ static int mnt_do_invalidate_loop(struct mnt_thread *th)
 	return 0;
 }
 
+/* Run until both sides did this much, or MNT_DONE_MS passed. */
+#define MNT_RACE_READS 5000
+#define MNT_RACE_INVALIDATIONS 5000
+
 static void mnt_seq_concurrent(struct kunit *test)
 {
 	struct mm_struct *mm = mnt_mm(test);
-	struct mnt_race race = { .mm = mm, .rounds = 2000 };
+	unsigned long deadline = jiffies + msecs_to_jiffies(MNT_DONE_MS);
+	int clean = 0, retried = 0, bad = 0, reads, i;
 	struct mnt_thread th[2];
-	int good = 0, bad = 0, reads = 0, i;
+	struct mnt_race race;
 	struct mnt_isub a;
 	unsigned long seq;
 
 	mnt_isub_insert(test, &a, mm, PG(0), PG(4));
-	race.t = &a;
+	mnt_race_init(&race, mm, &a, 0);
 	for (i = 0; i < 2; i++)
 		mnt_thread_start(test, &th[i], mnt_do_invalidate_loop, &race);
+	complete_all(&race.go);
 
-	while (!completion_done(&th[0].done) || !completion_done(&th[1].done)) {
+	for (reads = 0; time_before(jiffies, deadline); reads++) {
+		bool enough;
+
 		seq = mmu_interval_read_begin(&a.sub);
+		udelay(2);	/* the "fault": widens the race */
 		mutex_lock(&a.lock);
-		if (!mmu_interval_read_retry(&a.sub, seq)) {
-			if (a.calls == race.ended)
-				good++;
-			else
-				bad++;
-		}
+		if (mmu_interval_read_retry(&a.sub, seq))
+			retried++;
+		else if (a.calls == race.ended)
+			clean++;
+		else
+			bad++;
+		enough = reads >= MNT_RACE_READS && race.ended >= MNT_RACE_INVALIDATIONS;
 		mutex_unlock(&a.lock);
-		reads++;
+		if (enough)
+			break;
 		cond_resched();
 	}
+	WRITE_ONCE(race.stop, true);
 	for (i = 0; i < 2; i++)
 		KUNIT_ASSERT_TRUE(test, mnt_thread_done(&th[i], MNT_DONE_MS));
 
+	kunit_info(test, "%d reads: %d clean, %d retried, %d stale; %d invalidations\n",
+		   reads, clean, retried, bad, race.ended);
 	KUNIT_EXPECT_EQ(test, bad, 0);
-	KUNIT_EXPECT_EQ(test, a.calls, 2 * race.rounds);
-	KUNIT_EXPECT_GT(test, reads, 0);
+	/* Both sides did their share while the other ran. */
+	KUNIT_EXPECT_GE(test, reads, MNT_RACE_READS);
+	KUNIT_EXPECT_GE(test, race.ended, MNT_RACE_INVALIDATIONS);
+	KUNIT_EXPECT_EQ(test, a.calls, race.ended);
 	/* All quiet now: a read succeeds first time. */
 	seq = mmu_interval_read_begin(&a.sub);
 	KUNIT_EXPECT_FALSE(test, mmu_interval_read_retry(&a.sub, seq));
-	kunit_info(test, "%d reads, %d clean\n", reads, good);
 	mmu_interval_notifier_remove(&a.sub);
 }
 
@@ -648,14 +681,15 @@ static void mnt_remove_waits_for_callback(struct kunit *test)
 	DECLARE_COMPLETION_ONSTACK(entered);
 	DECLARE_COMPLETION_ONSTACK(proceed);
 	struct mnt_thread inv, rm;
-	struct mnt_race race = { .mm = mm, .rounds = 1 };
+	struct mnt_race race;
 	struct mnt_isub a;
 	bool early;
 
 	mnt_isub_insert(test, &a, mm, PG(0), PG(1));
 	a.entered = &entered;
 	a.proceed = &proceed;
-	race.t = &a;
+	mnt_race_init(&race, mm, &a, 1);
+	complete_all(&race.go);
 	mnt_thread_start(test, &inv, mnt_do_invalidate_loop, &race);
 	KUNIT_ASSERT_TRUE(test, wait_for_completion_timeout(&entered,
 							    msecs_to_jiffies(MNT_DONE_MS)));
