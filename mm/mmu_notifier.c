@@ -153,7 +153,12 @@ static void mn_window_leave(struct mmu_notifier_subscriptions *subs)
 		closed = true;
 	}
 	spin_unlock(&subs->lock);
-	if (closed)
+	/*
+	 * Most windows close with nobody waiting; skip the wake-up's lock then.
+	 * The full barrier in wq_has_sleeper() pairs with the one a waiter
+	 * executes between queueing itself and re-reading the sequence.
+	 */
+	if (closed && wq_has_sleeper(&subs->window_closed))
 		wake_up_all(&subs->window_closed);
 }
 
@@ -161,7 +166,7 @@ static void mn_window_leave(struct mmu_notifier_subscriptions *subs)
 static bool mn_window_passed(struct mmu_notifier_subscriptions *subs,
 			     unsigned long seq)
 {
-	/* Written under the lock; wake_up_all() after the unlock orders it. */
+	/* Written under the lock; mn_window_leave() orders it with waiters. */
 	return READ_ONCE(subs->seq) != seq;
 }
 

@@ -201,6 +201,20 @@ static int mnt_do_remove(struct mnt_thread *th)
 /* Generous: the guest runs under emulation, with KASAN in one flavor. */
 #define MNT_DONE_MS 20000
 
+/*
+ * @th must still be blocked after MNT_BLOCKED_MS and finish once the open
+ * invalidation @r has ended, which this ends.
+ */
+static void mnt_expect_held_until_end(struct kunit *test, struct mnt_thread *th,
+				      struct mmu_notifier_range *r)
+{
+	bool early = mnt_thread_done(th, MNT_BLOCKED_MS);
+
+	mmu_notifier_invalidate_range_end(r);
+	KUNIT_EXPECT_FALSE(test, early);
+	KUNIT_ASSERT_TRUE(test, mnt_thread_done(th, MNT_DONE_MS));
+}
+
 /* --- interval subscribers: insert and remove --- */
 
 static void mnt_insert_remove(struct kunit *test)
@@ -434,16 +448,12 @@ static void mnt_read_begin_blocks(struct kunit *test)
 	struct mmu_notifier_range r;
 	struct mnt_thread th;
 	struct mnt_isub a;
-	bool early;
 
 	mnt_isub_insert(test, &a, mm, PG(0), PG(4));
 	mnt_start(mm, PG(1), PG(2), &r);
 
 	mnt_thread_start(test, &th, mnt_do_read_begin, &a.sub);
-	early = mnt_thread_done(&th, MNT_BLOCKED_MS);
-	mmu_notifier_invalidate_range_end(&r);
-	KUNIT_EXPECT_FALSE(test, early);
-	KUNIT_ASSERT_TRUE(test, mnt_thread_done(&th, MNT_DONE_MS));
+	mnt_expect_held_until_end(test, &th, &r);
 	/* The value handed out is the one the invalidation stored. */
 	KUNIT_EXPECT_EQ(test, th.result, a.seq);
 	KUNIT_EXPECT_FALSE(test, mmu_interval_read_retry(&a.sub, th.result));
@@ -457,20 +467,17 @@ static void mnt_read_begin_waits_for_last(struct kunit *test)
 	struct mmu_notifier_range r1, r2;
 	struct mnt_thread th;
 	struct mnt_isub a;
-	bool early1, early2;
+	bool early;
 
 	mnt_isub_insert(test, &a, mm, PG(0), PG(4));
 	mnt_start(mm, PG(0), PG(1), &r1);
 	mnt_start(mm, PG(100), PG(101), &r2);	/* unrelated, same window */
 
 	mnt_thread_start(test, &th, mnt_do_read_begin, &a.sub);
-	early1 = mnt_thread_done(&th, MNT_BLOCKED_MS);
+	early = mnt_thread_done(&th, MNT_BLOCKED_MS);
 	mmu_notifier_invalidate_range_end(&r1);
-	early2 = mnt_thread_done(&th, MNT_BLOCKED_MS);
-	mmu_notifier_invalidate_range_end(&r2);
-	KUNIT_EXPECT_FALSE(test, early1);
-	KUNIT_EXPECT_FALSE(test, early2);
-	KUNIT_ASSERT_TRUE(test, mnt_thread_done(&th, MNT_DONE_MS));
+	KUNIT_EXPECT_FALSE(test, early);
+	mnt_expect_held_until_end(test, &th, &r2);
 	mmu_interval_notifier_remove(&a.sub);
 }
 
@@ -609,17 +616,13 @@ static void mnt_insert_deferred_read_waits(struct kunit *test)
 	struct mmu_notifier_range r;
 	struct mnt_isub first, late;
 	struct mnt_thread th;
-	bool early;
 
 	mnt_isub_insert(test, &first, mm, PG(100), PG(1));
 	mnt_start(mm, PG(0), PG(64), &r);
 	mnt_isub_insert(test, &late, mm, PG(10), PG(1));
 
 	mnt_thread_start(test, &th, mnt_do_read_begin, &late.sub);
-	early = mnt_thread_done(&th, MNT_BLOCKED_MS);
-	mmu_notifier_invalidate_range_end(&r);
-	KUNIT_EXPECT_FALSE(test, early);
-	KUNIT_ASSERT_TRUE(test, mnt_thread_done(&th, MNT_DONE_MS));
+	mnt_expect_held_until_end(test, &th, &r);
 	KUNIT_EXPECT_FALSE(test, mmu_interval_read_retry(&late.sub, th.result));
 
 	mmu_interval_notifier_remove(&first.sub);
