@@ -47,6 +47,9 @@ log=$outdir/console.log
 
 append="console=ttyS0 root=root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro"
 append+=" init=$REPO/scripts/guest-init panic=-1 numa=fake=2 hugepages=64 no_hash_pointers"
+# Two 256 MiB ranges of guest RAM set aside (memmap=...!...) serve test_hmm
+# as device-coherent memory, so hmm-tests' device_coherent cases run too.
+append+=" memmap=512M!1G test_hmm.spm_addr_dev0=0x40000000 test_hmm.spm_addr_dev1=0x50000000"
 [ $shell -eq 1 ] && append+=" guest.shell=1"
 append+=" $extra"
 
