@@ -19,7 +19,7 @@ mkdir -p "$top"
 build_kernel_and_module() {
 	local base=$1 out src
 	BASE=$base FLAVOR=default "$REPO/scripts/kernel.sh"
-	out=$(BASE=$base FLAVOR=default; . "$REPO/scripts/common.sh"; kernel_out)
+	out=$(BASE=$base FLAVOR=default kernel_out)
 	src=$OURS
 	[ "$base" = stock ] && src=$PRISTINE
 	# One copy of the helper's source per kernel: kbuild writes next to it.
@@ -35,7 +35,7 @@ make -s -C "$REPO/userspace" OUT="$BUILD/userspace"
 : >"$top/raw.txt"
 for r in $(seq 1 "$rounds"); do
 	for base in ours stock; do
-		kernel=$(BASE=$base FLAVOR=default; . "$REPO/scripts/common.sh"; kernel_out)/arch/x86/boot/bzImage
+		kernel=$(BASE=$base FLAVOR=default kernel_out)/arch/x86/boot/bzImage
 		"$REPO/scripts/vm.sh" -k "$kernel" -t 900 -o "$top/run-$base-$r" -a kunit.enable=0 -- \
 			"$REPO/bench/guest-mmu-notifier" "$top/kmod-$base/mn_bench_kmod.ko" \
 			"$BUILD/userspace/mn_bench" "$iters" >/dev/null ||
