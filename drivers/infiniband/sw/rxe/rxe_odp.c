@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * On-demand paging (ODP) for rxe memory regions.
+ *
+ * An ODP MR pins nothing: it is an ODP umem (drivers/infiniband/core/
+ * umem_odp.c) whose dma_list holds, per page, the page's kernel address
+ * (rxe uses virtual DMA) and the access granted to it. Every access rxe
+ * makes to the MR's memory - packet copies, atomics, flushes - runs with
+ * umem_mutex held, on entries that are present with the access it needs.
+ * A missing entry is faulted in with ib_umem_odp_map_dma_and_lock(), which
+ * sleeps; rxe only touches MR memory from its tasks, which run on a
+ * workqueue, never from the network receive softirq.
+ *
+ * The interval notifier's callback takes the same mutex to drop entries,
+ * so when invalidate_range_start returns no copy is still using the old
+ * pages, and the next access faults the new ones in.
+ */
+
+#include <linux/hmm.h>
+#include <linux/libnvdimm.h>
+#include <linux/sizes.h>
+
+#include "rxe.h"
+
+/* How far past a missing page one fault may reach into the request. */
+#define RXE_ODP_FAULT_AHEAD	SZ_2M
+
+/* --- capabilities --- */
+
+/* What ODP MRs support, as ibv_query_device_ex() reports it. */
+void rxe_odp_init_caps(struct ib_device_attr *attr)
+{
+	struct ib_odp_caps *caps = &attr->odp_caps;
+
+	attr->kernel_cap_flags |= IBK_ON_DEMAND_PAGING;
+	caps->general_caps = IB_ODP_SUPPORT;
+	caps->per_transport_caps.rc_odp_caps =
+		IB_ODP_SUPPORT_SEND | IB_ODP_SUPPORT_RECV |
+		IB_ODP_SUPPORT_WRITE | IB_ODP_SUPPORT_READ |
+		IB_ODP_SUPPORT_ATOMIC | IB_ODP_SUPPORT_SRQ_RECV |
+		IB_ODP_SUPPORT_ATOMIC_WRITE | IB_ODP_SUPPORT_FLUSH;
+	caps->per_transport_caps.ud_odp_caps =
+		IB_ODP_SUPPORT_SEND | IB_ODP_SUPPORT_RECV |
+		IB_ODP_SUPPORT_SRQ_RECV;
+}
+
+/* --- invalidation --- */
+
+static bool rxe_odp_lock_for(struct ib_umem_odp *odp,
+			     const struct mmu_notifier_range *range)
+{
+	if (!mmu_notifier_range_blockable(range))
+		return mutex_trylock(&odp->umem_mutex);
+	mutex_lock(&odp->umem_mutex);
+	return true;
+}
+
+static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
+			       const struct mmu_notifier_range *range,
+			       unsigned long cur_seq)
+{
+	struct ib_umem_odp *odp = container_of(mni, struct ib_umem_odp,
+					       notifier);
+
+	if (!rxe_odp_lock_for(odp, range))
+		return false;
+	/*
+	 * Every access to the pages holds umem_mutex: once the entries are
+	 * gone, rxe cannot reach the old pages, and a fault that read the
+	 * page tables before this sees the new sequence and starts over.
+	 */
+	mmu_interval_set_seq(mni, cur_seq);
+	ib_umem_odp_unmap_dma_pages(odp, range->start, range->end);
+	mutex_unlock(&odp->umem_mutex);
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops rxe_odp_mni_ops = {
+	.invalidate = rxe_odp_invalidate,
+};
+
+/* --- registration --- */
+
+/**
+ * rxe_odp_mr_init_user - make @mr an ODP MR over [@start, @start + @length)
+ * @rxe: the device
+ * @start: user address of the region
+ * @length: length of the region
+ * @access: IB_ACCESS_* flags, with IB_ACCESS_ON_DEMAND (and optionally
+ *	IB_ACCESS_HUGETLB for one translation per huge page)
+ * @mr: the MR being registered
+ *
+ * Touches no page and pins nothing.
+ *
+ * Return: 0, or the errno of ib_umem_odp_get().
+ */
+int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
+			 int access, struct rxe_mr *mr)
+{
+	struct ib_umem_odp *odp;
+
+	rxe_mr_init(access, mr);
+	odp = ib_umem_odp_get(&rxe->ib_dev, start, length, access,
+			      &rxe_odp_mni_ops);
+	if (IS_ERR(odp)) {
+		rxe_dbg_mr(mr, "ODP umem over %#llx+%#llx: %ld\n", start,
+			   length, PTR_ERR(odp));
+		return PTR_ERR(odp);
+	}
+	odp->private = mr;
+	mr->umem = &odp->umem;
+	mr->page_shift = odp->page_shift;
+	mr->page_mask = ~(BIT_ULL(odp->page_shift) - 1);
+	mr->ibmr.page_size = BIT(odp->page_shift);
+	mr->ibmr.type = IB_MR_TYPE_USER;
+	mr->state = RXE_MR_STATE_VALID;
+	return 0;
+}
+
+/* --- access --- */
+
+static struct ib_umem_odp *rxe_mr_odp(struct rxe_mr *mr)
+{
+	return to_ib_umem_odp(mr->umem);
+}
+
+/* The user address behind @iova, which mr_check_range() accepted. */
+static unsigned long rxe_odp_va(struct rxe_mr *mr, u64 iova)
+{
+	return mr->umem->address + (iova - mr->ibmr.iova);
+}
+
+/* The kernel address of @va, whose entry is present. */
+static void *rxe_odp_kva(struct ib_umem_odp *odp, unsigned long va)
+{
+	dma_addr_t entry = odp->dma_list[ib_umem_odp_index(odp, va)];
+
+	return ib_virt_dma_to_ptr(entry & ODP_DMA_ADDR_MASK) +
+		(va & (BIT(odp->page_shift) - 1));
+}
+
+/* Whether every page of [va, va + length) is present with @access. */
+static bool rxe_odp_present(struct ib_umem_odp *odp, unsigned long va,
+			    unsigned int length, u64 access)
+{
+	size_t idx = ib_umem_odp_index(odp, va);
+	size_t last = ib_umem_odp_index(odp, va + length - 1);
+
+	for (; idx <= last; idx++) {
+		if ((odp->dma_list[idx] & access) != access)
+			return false;
+	}
+	return true;
+}
+
+/* A miss faults the request's rest, up to the window and the umem's end. */
+static u64 rxe_odp_fault_len(struct ib_umem_odp *odp, unsigned long va,
+			     unsigned int length, u64 extent)
+{
+	u64 len = max_t(u64, length, min_t(u64, extent, RXE_ODP_FAULT_AHEAD));
+
+	return min_t(u64, len, ib_umem_end(odp) - va);
+}
+
+/*
+ * Make [va, va + length) present with write access if @write, and return
+ * with umem_mutex held; or return an errno without it.
+ */
+static int rxe_odp_lock_range(struct rxe_mr *mr, unsigned long va,
+			      unsigned int length, bool write, u64 extent)
+{
+	struct ib_umem_odp *odp = rxe_mr_odp(mr);
+	u64 access = ODP_READ_ALLOWED_BIT;
+	u64 ahead;
+	int ret;
+
+	if (write)
+		access |= ODP_WRITE_ALLOWED_BIT;
+	mutex_lock(&odp->umem_mutex);
+	if (likely(rxe_odp_present(odp, va, length, access)))
+		return 0;
+	mutex_unlock(&odp->umem_mutex);
+
+	ahead = rxe_odp_fault_len(odp, va, length, extent);
+	ret = ib_umem_odp_map_dma_and_lock(odp, va, ahead, access, true);
+	/* The rest of the request may be unmapped: this part may not be. */
+	if (ret < 0 && ahead > length)
+		ret = ib_umem_odp_map_dma_and_lock(odp, va, length, access, true);
+	if (ret < 0) {
+		rxe_dbg_mr(mr, "fault at %#lx+%#x: %d\n", va, length, ret);
+		return ret;
+	}
+	return 0;
+}
+
+static void rxe_odp_copy_locked(struct ib_umem_odp *odp, unsigned long va,
+				void *addr, unsigned int length,
+				enum rxe_mr_copy_dir dir)
+{
+	unsigned long psize = BIT(odp->page_shift);
+
+	while (length) {
+		unsigned int n = min_t(unsigned long, length,
+				       psize - (va & (psize - 1)));
+		void *kva = rxe_odp_kva(odp, va);
+
+		if (dir == RXE_TO_MR_OBJ)
+			memcpy(kva, addr, n);
+		else
+			memcpy(addr, kva, n);
+		va += n;
+		addr += n;
+		length -= n;
+	}
+}
+
+/**
+ * rxe_odp_mr_copy - copy to or from an ODP MR, faulting pages in
+ * @mr: an ODP MR
+ * @iova: first byte in the MR's address space
+ * @addr: kernel buffer
+ * @length: bytes to copy
+ * @dir: RXE_TO_MR_OBJ writes the MR, RXE_FROM_MR_OBJ reads it
+ * @extent: bytes from @iova the current request will touch (at least
+ *	@length): a miss faults up to RXE_ODP_FAULT_AHEAD of them at once
+ *
+ * Sleeps on a miss. Return: 0, -EINVAL outside the MR, or the fault's
+ * errno (-EFAULT for unmapped or PROT_NONE memory, -EPERM for a write to
+ * read-only memory).
+ */
+int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
+		    unsigned int length, enum rxe_mr_copy_dir dir, u64 extent)
+{
+	struct ib_umem_odp *odp = rxe_mr_odp(mr);
+	unsigned long va;
+	int err;
+
+	if (!length)
+		return 0;
+	err = mr_check_range(mr, iova, length);
+	if (err)
+		return err;
+	va = rxe_odp_va(mr, iova);
+	err = rxe_odp_lock_range(mr, va, length, dir == RXE_TO_MR_OBJ, extent);
+	if (err)
+		return err;
+	rxe_odp_copy_locked(odp, va, addr, length, dir);
+	mutex_unlock(&odp->umem_mutex);
+	return 0;
+}
+
+/* Checks shared by the 8-byte operations; the RESPST_ code on failure. */
+static int rxe_odp_check_u64(struct rxe_mr *mr, u64 iova)
+{
+	if (unlikely(mr->state != RXE_MR_STATE_VALID))
+		return RESPST_ERR_RKEY_VIOLATION;
+	if (mr_check_range(mr, iova, sizeof(u64)))
+		return RESPST_ERR_RKEY_VIOLATION;
+	if (rxe_odp_va(mr, iova) & (sizeof(u64) - 1))
+		return RESPST_ERR_MISALIGNED_ATOMIC;
+	return RESPST_NONE;
+}
+
+/**
+ * rxe_odp_atomic_op - compare-and-swap or fetch-and-add on an ODP MR
+ * @mr: an ODP MR
+ * @iova: the 8-byte aligned target
+ * @opcode: IB_OPCODE_RC_COMPARE_SWAP or IB_OPCODE_RC_FETCH_ADD
+ * @compare: value compared with
+ * @swap_add: value swapped in or added
+ * @orig_val: the target's value before the operation
+ *
+ * The operation is a CPU atomic on the page, so it is atomic against the
+ * process's own atomics too.
+ *
+ * Return: RESPST_NONE, or the RESPST_ERR_ code for the NAK.
+ */
+int rxe_odp_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
+		      u64 swap_add, u64 *orig_val)
+{
+	struct ib_umem_odp *odp = rxe_mr_odp(mr);
+	unsigned long va = rxe_odp_va(mr, iova);
+	u64 *target, old;
+	int err;
+
+	err = rxe_odp_check_u64(mr, iova);
+	if (err)
+		return err;
+	if (rxe_odp_lock_range(mr, va, sizeof(u64), true, sizeof(u64)))
+		return RESPST_ERR_RKEY_VIOLATION;
+	target = rxe_odp_kva(odp, va);
+	if (opcode == IB_OPCODE_RC_COMPARE_SWAP) {
+		old = cmpxchg64(target, compare, swap_add);
+	} else {
+		old = READ_ONCE(*target);
+		while (!try_cmpxchg64(target, &old, old + swap_add))
+			;
+	}
+	mutex_unlock(&odp->umem_mutex);
+	*orig_val = old;
+	return RESPST_NONE;
+}
+
+/**
+ * rxe_odp_atomic_write - ATOMIC WRITE of 8 bytes to an ODP MR
+ * @mr: an ODP MR
+ * @iova: the 8-byte aligned target
+ * @value: the value stored, after every earlier write of the QP
+ *
+ * Return: RESPST_NONE, or the RESPST_ERR_ code for the NAK.
+ */
+int rxe_odp_atomic_write(struct rxe_mr *mr, u64 iova, u64 value)
+{
+	struct ib_umem_odp *odp = rxe_mr_odp(mr);
+	unsigned long va = rxe_odp_va(mr, iova);
+	int err;
+
+	err = rxe_odp_check_u64(mr, iova);
+	if (err)
+		return err;
+	if (rxe_odp_lock_range(mr, va, sizeof(u64), true, sizeof(u64)))
+		return RESPST_ERR_RKEY_VIOLATION;
+	smp_store_release((u64 *)rxe_odp_kva(odp, va), value);
+	mutex_unlock(&odp->umem_mutex);
+	return RESPST_NONE;
+}
+
+/**
+ * rxe_odp_flush - write back the CPU caches over a range of an ODP MR
+ * @mr: an ODP MR
+ * @iova: first byte
+ * @length: bytes
+ *
+ * Only pages that are present can hold data rxe wrote; the others are
+ * skipped rather than faulted in.
+ *
+ * Return: 0, or -EINVAL outside the MR.
+ */
+int rxe_odp_flush(struct rxe_mr *mr, u64 iova, unsigned int length)
+{
+	struct ib_umem_odp *odp = rxe_mr_odp(mr);
+	unsigned long psize = BIT(odp->page_shift);
+	unsigned long va;
+	int err;
+
+	err = mr_check_range(mr, iova, length);
+	if (err)
+		return err;
+	va = rxe_odp_va(mr, iova);
+	mutex_lock(&odp->umem_mutex);
+	while (length) {
+		unsigned int n = min_t(unsigned long, length,
+				       psize - (va & (psize - 1)));
+
+		if (odp->dma_list[ib_umem_odp_index(odp, va)])
+			arch_wb_cache_pmem(rxe_odp_kva(odp, va), n);
+		va += n;
+		length -= n;
+	}
+	mutex_unlock(&odp->umem_mutex);
+	return 0;
+}
