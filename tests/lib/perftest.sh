@@ -65,3 +65,15 @@ perftest_bw() {
 	echo "FAIL $*: no bandwidth figure"
 	return 1
 }
+
+perftest_lat() {
+	echo "--- $*"
+	perftest_run "$@"
+	fig=$(perftest_figure 5)
+	if awk -v f="${fig:-0}" 'BEGIN { exit !(f + 0 > 0) }'; then
+		echo "ok $* -> $fig usec"
+		return 0
+	fi
+	echo "FAIL $*: no latency figure"
+	return 1
+}

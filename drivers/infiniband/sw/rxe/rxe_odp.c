@@ -55,24 +55,31 @@ static bool rxe_odp_lock_for(struct ib_umem_odp *odp,
 	return true;
 }
 
+/*
+ * Every access to the pages holds umem_mutex, which the caller holds: once
+ * the entries are gone, rxe cannot reach the old pages, and a fault that
+ * read the page tables before this sees the new sequence and starts over.
+ */
+static void rxe_odp_drop_locked(struct ib_umem_odp *odp, unsigned long seq,
+				unsigned long start, unsigned long end)
+{
+	mmu_interval_set_seq(&odp->notifier, seq);
+	ib_umem_odp_unmap_dma_pages(odp, start, end);
+}
+
 static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 			       const struct mmu_notifier_range *range,
 			       unsigned long cur_seq)
 {
 	struct ib_umem_odp *odp = container_of(mni, struct ib_umem_odp,
 					       notifier);
+	bool locked = rxe_odp_lock_for(odp, range);
 
-	if (!rxe_odp_lock_for(odp, range))
-		return false;
-	/*
-	 * Every access to the pages holds umem_mutex: once the entries are
-	 * gone, rxe cannot reach the old pages, and a fault that read the
-	 * page tables before this sees the new sequence and starts over.
-	 */
-	mmu_interval_set_seq(mni, cur_seq);
-	ib_umem_odp_unmap_dma_pages(odp, range->start, range->end);
-	mutex_unlock(&odp->umem_mutex);
-	return true;
+	if (locked) {
+		rxe_odp_drop_locked(odp, cur_seq, range->start, range->end);
+		mutex_unlock(&odp->umem_mutex);
+	}
+	return locked;
 }
 
 static const struct mmu_interval_notifier_ops rxe_odp_mni_ops = {
@@ -320,6 +327,7 @@ int rxe_odp_atomic_write(struct rxe_mr *mr, u64 iova, u64 value)
 		return err;
 	if (rxe_odp_lock_range(mr, va, sizeof(u64), true, sizeof(u64)))
 		return RESPST_ERR_RKEY_VIOLATION;
+	/* Ordered after the QP's earlier writes to the MR (IBA A19.4.2). */
 	smp_store_release((u64 *)rxe_odp_kva(odp, va), value);
 	mutex_unlock(&odp->umem_mutex);
 	return RESPST_NONE;
