@@ -36,6 +36,7 @@ static struct ibv_qp *create_rc_qp(struct loopback *lb)
 	struct ibv_qp_init_attr attr = {
 		.send_cq = lb->cq,
 		.recv_cq = lb->cq,
+		.srq = lb->srq,
 		.cap = {
 			.max_send_wr = 64,
 			.max_recv_wr = 64,
@@ -154,6 +155,8 @@ void loopback_close(struct loopback *lb)
 	for (i = 0; i < 2; i++)
 		if (lb->qp[i])
 			ibv_destroy_qp(lb->qp[i]);
+	if (lb->srq)
+		ibv_destroy_srq(lb->srq);
 	if (lb->cq)
 		ibv_destroy_cq(lb->cq);
 	if (lb->pd)
@@ -187,6 +190,37 @@ int loopback_poll(struct loopback *lb, struct ibv_wc *wc, int timeout_ms)
 	return -1;
 }
 
+/* Discard completions until none has arrived for @idle_ms (at most 5 s). */
+static void drain_cq(struct loopback *lb, int idle_ms)
+{
+	long end = now_ms() + 5000;
+	struct ibv_wc wc;
+
+	while (now_ms() < end && !loopback_poll(lb, &wc, idle_ms))
+		;
+}
+
+int loopback_reconnect(struct loopback *lb)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_ERR };
+	int i;
+
+	/* In the error state the QPs flush what they hold: let that finish. */
+	for (i = 0; i < 2; i++)
+		if (lb->qp[i])
+			ibv_modify_qp(lb->qp[i], &a, IBV_QP_STATE);
+	drain_cq(lb, 100);
+	for (i = 0; i < 2; i++) {
+		if (lb->qp[i] && ibv_destroy_qp(lb->qp[i])) {
+			perror("ibv_destroy_qp");
+			return -1;
+		}
+		lb->qp[i] = NULL;
+	}
+	drain_cq(lb, 10);
+	return loopback_connect(lb);
+}
+
 int loopback_post_wait(struct loopback *lb, struct ibv_send_wr *wr,
 		       struct ibv_wc *wc)
 {
@@ -209,15 +243,57 @@ int loopback_post_wait(struct loopback *lb, struct ibv_send_wr *wr,
 	return 0;
 }
 
+int loopback_rdma(struct loopback *lb, enum ibv_wr_opcode op, void *local,
+		  uint32_t lkey, void *remote, uint32_t rkey, size_t len)
+{
+	static uint64_t id = 1000000;
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)local,
+		.length = len,
+		.lkey = lkey,
+	};
+	struct ibv_send_wr wr = {
+		.wr_id = ++id,
+		.sg_list = &sge,
+		.num_sge = 1,
+		.opcode = op,
+		.wr.rdma = {
+			.remote_addr = (uintptr_t)remote,
+			.rkey = rkey,
+		},
+	};
+	struct ibv_wc wc;
+
+	if (loopback_post_wait(lb, &wr, &wc))
+		return -1;
+	return wc.status;
+}
+
+/* The device's ODP capabilities, or NULL when it reports no ODP at all. */
+static const struct ibv_odp_caps *odp_caps(struct loopback *lb,
+					   struct ibv_device_attr_ex *attr)
+{
+	if (ibv_query_device_ex(lb->ctx, NULL, attr))
+		return NULL;
+	if (!(attr->odp_caps.general_caps & IBV_ODP_SUPPORT))
+		return NULL;
+	return &attr->odp_caps;
+}
+
 bool loopback_has_odp_rc(struct loopback *lb, uint32_t rc_caps)
 {
 	struct ibv_device_attr_ex attr;
+	const struct ibv_odp_caps *caps = odp_caps(lb, &attr);
 
-	if (ibv_query_device_ex(lb->ctx, NULL, &attr))
-		return false;
-	if (!(attr.odp_caps.general_caps & IBV_ODP_SUPPORT))
-		return false;
-	return (attr.odp_caps.per_transport_caps.rc_odp_caps & rc_caps) == rc_caps;
+	return caps && (caps->per_transport_caps.rc_odp_caps & rc_caps) == rc_caps;
+}
+
+bool loopback_has_odp_ud(struct loopback *lb, uint32_t ud_caps)
+{
+	struct ibv_device_attr_ex attr;
+	const struct ibv_odp_caps *caps = odp_caps(lb, &attr);
+
+	return caps && (caps->per_transport_caps.ud_odp_caps & ud_caps) == ud_caps;
 }
 
 long vm_pinned_kb(void)

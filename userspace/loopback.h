@@ -20,6 +20,8 @@ struct loopback {
 	struct ibv_pd *pd;
 	struct ibv_cq *cq;
 	struct ibv_qp *qp[2];	/* qp[0] is the requester, qp[1] the responder */
+	struct ibv_srq *srq;	/* if set before loopback_connect(), both QPs
+				 * receive through it; loopback_close() frees it */
 	uint8_t port;
 	int gid_index;
 	union ibv_gid gid;
@@ -35,6 +37,13 @@ int loopback_open(struct loopback *lb, const struct loopback_opts *o);
 int loopback_connect(struct loopback *lb);
 void loopback_close(struct loopback *lb);
 
+/*
+ * Replace both QPs with a fresh connected pair, for after an error
+ * completion has moved them to the error state. Completions still queued
+ * for the old QPs are discarded; the PD, CQ, SRQ and MRs stay.
+ */
+int loopback_reconnect(struct loopback *lb);
+
 /* Wait for one completion; returns 0 and fills @wc, or -1 on timeout. */
 int loopback_poll(struct loopback *lb, struct ibv_wc *wc, int timeout_ms);
 
@@ -42,8 +51,19 @@ int loopback_poll(struct loopback *lb, struct ibv_wc *wc, int timeout_ms);
 int loopback_post_wait(struct loopback *lb, struct ibv_send_wr *wr,
 		       struct ibv_wc *wc);
 
+/*
+ * One RDMA WRITE or READ on the requester between @local (in the MR with
+ * @lkey) and @remote (in the MR with @rkey), waited for. Returns the
+ * completion status, or -1 when nothing completed in time.
+ */
+int loopback_rdma(struct loopback *lb, enum ibv_wr_opcode op, void *local,
+		  uint32_t lkey, void *remote, uint32_t rkey, size_t len);
+
 /* True when the device advertises ODP for every bit of @rc_caps on RC. */
 bool loopback_has_odp_rc(struct loopback *lb, uint32_t rc_caps);
+
+/* True when the device advertises ODP for every bit of @ud_caps on UD. */
+bool loopback_has_odp_ud(struct loopback *lb, uint32_t ud_caps);
 
 /* The process's pinned memory (VmPin) in kB, or -1. */
 long vm_pinned_kb(void);

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * Data patterns and result lines for the data tests: see check.h.
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "check.h"
+
+static int failures;
+
+/*
+ * A mix of the seed and the position (splitmix64's finaliser), so that
+ * data shifted by any offset, or written from another pattern, shows.
+ */
+unsigned char pattern_byte(unsigned int seed, size_t i)
+{
+	uint64_t x = i + (uint64_t)seed * 0x9e3779b97f4a7c15ull;
+
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	return (unsigned char)x;
+}
+
+void pattern_fill_at(void *p, size_t len, unsigned int seed, size_t from)
+{
+	unsigned char *b = p;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		b[i] = pattern_byte(seed, from + i);
+}
+
+void pattern_fill(void *p, size_t len, unsigned int seed)
+{
+	pattern_fill_at(p, len, seed, 0);
+}
+
+/* Say so when what @p holds instead is one repeated byte (zeros, a fill). */
+static void describe(const unsigned char *p, size_t len)
+{
+	size_t i, n = len < 64 ? len : 64;
+
+	for (i = 1; i < n && p[i] == p[0]; i++)
+		;
+	if (i == n)
+		fprintf(stderr, "  the next %zu bytes are all 0x%02x\n", n, p[0]);
+}
+
+bool pattern_check_at(const void *p, size_t len, unsigned int seed,
+		      size_t from, const char *what)
+{
+	const unsigned char *b = p;
+	size_t i, bad = 0, first = 0;
+
+	for (i = 0; i < len; i++) {
+		if (b[i] == pattern_byte(seed, from + i))
+			continue;
+		if (!bad++)
+			first = i;
+	}
+	if (!bad)
+		return true;
+	fprintf(stderr, "%s: %zu of %zu bytes differ, first at +%zu (page %zu+%zu "
+		"of the pattern): got 0x%02x, want 0x%02x\n", what, bad, len, first,
+		(from + first) / 4096, (from + first) % 4096, b[first],
+		pattern_byte(seed, from + first));
+	describe(b + first, len - first);
+	return false;
+}
+
+bool pattern_check(const void *p, size_t len, unsigned int seed,
+		   const char *what)
+{
+	return pattern_check_at(p, len, seed, 0, what);
+}
+
+bool bytes_check(const void *p, size_t len, unsigned char c, const char *what)
+{
+	const unsigned char *b = p;
+	size_t i, bad = 0, first = 0;
+
+	for (i = 0; i < len; i++) {
+		if (b[i] == c)
+			continue;
+		if (!bad++)
+			first = i;
+	}
+	if (!bad)
+		return true;
+	fprintf(stderr, "%s: %zu of %zu bytes are not 0x%02x, first at %zu: 0x%02x\n",
+		what, bad, len, c, first, b[first]);
+	return false;
+}
+
+void expect(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	/* Diagnostics went to stderr; keep them ahead of the verdict. */
+	fflush(stderr);
+	fputs(ok ? "ok " : "FAIL ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+	if (!ok)
+		failures++;
+}
+
+int expect_failures(void)
+{
+	return failures;
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB */
+/*
+ * Data patterns that tell every byte, its position and its writer apart,
+ * and the "ok <case>" / "FAIL <case>" lines the data tests print.
+ */
+#ifndef CHECK_H
+#define CHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Byte @i of the pattern @seed; different seeds give different data. */
+unsigned char pattern_byte(unsigned int seed, size_t i);
+
+/* Bytes @from .. @from + @len - 1 of pattern @seed into @p. */
+void pattern_fill_at(void *p, size_t len, unsigned int seed, size_t from);
+
+/*
+ * True when @p holds bytes @from.. of pattern @seed; otherwise say where
+ * it differs (and what it looks like instead) on stderr, naming @what.
+ */
+bool pattern_check_at(const void *p, size_t len, unsigned int seed,
+		      size_t from, const char *what);
+
+/* The same from byte 0 of the pattern. */
+void pattern_fill(void *p, size_t len, unsigned int seed);
+bool pattern_check(const void *p, size_t len, unsigned int seed,
+		   const char *what);
+
+/* True when every byte of @p is @c; otherwise say where it is not. */
+bool bytes_check(const void *p, size_t len, unsigned char c, const char *what);
+
+/* Print "ok <what>" or "FAIL <what>" and count the failures. */
+void expect(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Failures counted by expect() so far. */
+int expect_failures(void);
+
+#endif
