@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * odp_remap: an ODP MR follows the process's page tables.
+ *
+ *   odp_remap [-d dev] [-g gid_index] [-p]
+ *
+ * The responder's MR covers NPAGES pages. Before each sub-case RDMA WRITE
+ * and READ go over all of it, so that the device has every page mapped;
+ * then the CPU changes PART_PAGES pages in the middle with munmap(),
+ * madvise(MADV_DONTNEED), mprotect() or mremap(), and the next RDMA
+ * operation must see exactly the new state:
+ *
+ *   dontneed        READ returns zeros; WRITE lands in the new pages
+ *   munmap          WRITE and READ fail with a remote access error; once
+ *                   the range is mapped again, READ returns its zeros
+ *   prot_none       WRITE and READ fail with a remote access error; the
+ *                   data is intact when the protection is restored
+ *   prot_read       READ works; WRITE fails and changes nothing
+ *   mremap_in       other pages moved into the range: READ returns their
+ *                   bytes, WRITE lands in them
+ *   mremap_out      the range's pages moved away: WRITE and READ fail,
+ *                   and the moved pages do not receive the WRITE
+ *
+ * and the pages outside the part must keep working throughout. A remote
+ * access error moves both RC QPs to the error state; they are replaced
+ * by a freshly connected pair before the next operation.
+ *
+ * -p registers pinned memory instead. A pinned MR keeps the pages it had
+ * at registration, so the sub-cases are expected to FAIL there: -p only
+ * shows what ODP changes. Exit 0 when every sub-case passed, 77 when the
+ * device does not advertise RC ODP for WRITE and READ, 1 otherwise.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "loopback.h"
+
+#define NPAGES		16
+#define PART_FIRST	5	/* the pages the CPU changes */
+#define PART_PAGES	4
+
+struct remap {
+	struct loopback lb;
+	size_t page, size;		/* page size, NPAGES pages */
+	unsigned char *tgt;		/* the responder's memory */
+	struct ibv_mr *tmr;
+	unsigned char *src;		/* requester: what WRITE sends */
+	unsigned char *dst;		/* requester: where READ lands */
+	struct ibv_mr *smr, *dmr;
+};
+
+static size_t part_off(struct remap *r)
+{
+	return PART_FIRST * r->page;
+}
+
+static size_t part_len(struct remap *r)
+{
+	return PART_PAGES * r->page;
+}
+
+static void *map_anon(void *addr, size_t len)
+{
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | (addr ? MAP_FIXED : 0);
+	void *p = mmap(addr, len, PROT_READ | PROT_WRITE, flags, -1, 0);
+
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(1);
+	}
+	return p;
+}
+
+static struct ibv_mr *reg(struct remap *r, void *buf, bool odp)
+{
+	int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+		     IBV_ACCESS_REMOTE_READ;
+	struct ibv_mr *mr;
+
+	if (odp)
+		access |= IBV_ACCESS_ON_DEMAND;
+	mr = ibv_reg_mr(r->lb.pd, buf, r->size, access);
+	if (!mr) {
+		perror("ibv_reg_mr");
+		exit(1);
+	}
+	return mr;
+}
+
+/*
+ * One RDMA operation on target bytes [off, off + len), from or into the
+ * same offsets of the requester's buffers. Any unsuccessful completion
+ * leaves the QPs in the error state: replace them so the next one works.
+ */
+static int rdma(struct remap *r, enum ibv_wr_opcode op, size_t off, size_t len)
+{
+	bool wr = op == IBV_WR_RDMA_WRITE;
+	int st;
+
+	st = loopback_rdma(&r->lb, op, (wr ? r->src : r->dst) + off,
+			   wr ? r->smr->lkey : r->dmr->lkey, r->tgt + off,
+			   r->tmr->rkey, len);
+	if (st != IBV_WC_SUCCESS && loopback_reconnect(&r->lb)) {
+		fprintf(stderr, "cannot reconnect the QPs after an error\n");
+		exit(1);
+	}
+	return st;
+}
+
+static const char *status_str(int st)
+{
+	return st < 0 ? "no completion" : ibv_wc_status_str(st);
+}
+
+static bool succeeded(int st, const char *what)
+{
+	if (st == IBV_WC_SUCCESS)
+		return true;
+	fprintf(stderr, "%s: %s\n", what, status_str(st));
+	return false;
+}
+
+/* WRITE pattern @seed into target [off, off + len); the CPU must see it. */
+static bool write_ok(struct remap *r, size_t off, size_t len, unsigned int seed,
+		     const char *what)
+{
+	pattern_fill_at(r->src + off, len, seed, off);
+	return succeeded(rdma(r, IBV_WR_RDMA_WRITE, off, len), what) &&
+	       pattern_check_at(r->tgt + off, len, seed, off, what);
+}
+
+/* READ target [off, off + len); it must hold pattern @seed. */
+static bool read_is(struct remap *r, size_t off, size_t len, unsigned int seed,
+		    const char *what)
+{
+	memset(r->dst + off, 0xee, len);
+	return succeeded(rdma(r, IBV_WR_RDMA_READ, off, len), what) &&
+	       pattern_check_at(r->dst + off, len, seed, off, what);
+}
+
+/* READ target [off, off + len); it must be all zeros. */
+static bool read_zero(struct remap *r, size_t off, size_t len, const char *what)
+{
+	memset(r->dst + off, 0xee, len);
+	return succeeded(rdma(r, IBV_WR_RDMA_READ, off, len), what) &&
+	       bytes_check(r->dst + off, len, 0, what);
+}
+
+/* @op on target [off, off + len) must fail with a remote access error. */
+static bool access_error(struct remap *r, enum ibv_wr_opcode op, size_t off,
+			 size_t len, const char *what)
+{
+	int st;
+
+	if (op == IBV_WR_RDMA_WRITE)
+		pattern_fill_at(r->src + off, len, 0xbad, off);
+	st = rdma(r, op, off, len);
+	if (st == IBV_WC_REM_ACCESS_ERR)
+		return true;
+	fprintf(stderr, "%s: %s, want %s\n", what, status_str(st),
+		ibv_wc_status_str(IBV_WC_REM_ACCESS_ERR));
+	return false;
+}
+
+/*
+ * Fill the whole target with pattern @seed through RDMA WRITE and read it
+ * back, so that the device has every page mapped for writing and reading
+ * when the CPU changes some of them.
+ */
+static bool prime(struct remap *r, unsigned int seed)
+{
+	return write_ok(r, 0, r->size, seed, "prime: WRITE all pages") &&
+	       read_is(r, 0, r->size, seed, "prime: READ all pages");
+}
+
+/* The pages outside the part still hold @seed and take WRITE and READ. */
+static bool rest_works(struct remap *r, unsigned int seed, unsigned int wseed)
+{
+	size_t end = part_off(r) + part_len(r);
+
+	return read_is(r, 0, part_off(r), seed, "pages before the part: READ") &&
+	       read_is(r, end, r->size - end, seed, "pages after the part: READ") &&
+	       write_ok(r, 0, r->page, wseed, "first page: WRITE") &&
+	       read_is(r, 0, r->page, wseed, "first page: READ back") &&
+	       write_ok(r, r->size - r->page, r->page, wseed, "last page: WRITE") &&
+	       read_is(r, r->size - r->page, r->page, wseed, "last page: READ back");
+}
+
+/* The part takes a WRITE of @seed and returns it to a READ. */
+static bool part_round_trips(struct remap *r, unsigned int seed)
+{
+	return write_ok(r, part_off(r), part_len(r), seed, "part: WRITE") &&
+	       read_is(r, part_off(r), part_len(r), seed, "part: READ back");
+}
+
+/* Both RDMA directions on the part fail with a remote access error. */
+static bool part_inaccessible(struct remap *r)
+{
+	return access_error(r, IBV_WR_RDMA_WRITE, part_off(r), part_len(r),
+			    "part: WRITE") &&
+	       access_error(r, IBV_WR_RDMA_READ, part_off(r), part_len(r),
+			    "part: READ");
+}
+
+static bool case_dontneed(struct remap *r)
+{
+	if (!prime(r, 11))
+		return false;
+	if (madvise(r->tgt + part_off(r), part_len(r), MADV_DONTNEED)) {
+		perror("madvise(MADV_DONTNEED)");
+		return false;
+	}
+	return read_zero(r, part_off(r), part_len(r), "part: READ after DONTNEED") &&
+	       rest_works(r, 11, 12) && part_round_trips(r, 13);
+}
+
+static bool case_munmap(struct remap *r)
+{
+	bool ok;
+
+	if (!prime(r, 21))
+		return false;
+	if (munmap(r->tgt + part_off(r), part_len(r))) {
+		perror("munmap");
+		return false;
+	}
+	ok = part_inaccessible(r) && rest_works(r, 21, 22);
+	map_anon(r->tgt + part_off(r), part_len(r));
+	return ok && read_zero(r, part_off(r), part_len(r), "part: READ after mmap") &&
+	       part_round_trips(r, 23);
+}
+
+static bool protect_part(struct remap *r, int prot)
+{
+	if (mprotect(r->tgt + part_off(r), part_len(r), prot)) {
+		perror("mprotect");
+		return false;
+	}
+	return true;
+}
+
+static bool case_prot_none(struct remap *r)
+{
+	bool ok;
+
+	if (!prime(r, 31) || !protect_part(r, PROT_NONE))
+		return false;
+	ok = part_inaccessible(r) && rest_works(r, 31, 32);
+	if (!protect_part(r, PROT_READ | PROT_WRITE))
+		exit(1);
+	return ok && pattern_check_at(r->tgt + part_off(r), part_len(r), 31,
+				      part_off(r), "part: CPU after PROT_NONE") &&
+	       read_is(r, part_off(r), part_len(r), 31, "part: READ after restore") &&
+	       part_round_trips(r, 33);
+}
+
+static bool case_prot_read(struct remap *r)
+{
+	bool ok;
+
+	if (!prime(r, 41) || !protect_part(r, PROT_READ))
+		return false;
+	ok = read_is(r, part_off(r), part_len(r), 41, "part: READ of PROT_READ") &&
+	     access_error(r, IBV_WR_RDMA_WRITE, part_off(r), part_len(r),
+			  "part: WRITE to PROT_READ") &&
+	     pattern_check_at(r->tgt + part_off(r), part_len(r), 41, part_off(r),
+			      "part: CPU after the refused WRITE") &&
+	     read_is(r, part_off(r), part_len(r), 41, "part: READ after the refused WRITE") &&
+	     rest_works(r, 41, 42);
+	if (!protect_part(r, PROT_READ | PROT_WRITE))
+		exit(1);
+	return ok && part_round_trips(r, 43);
+}
+
+/* Move @len bytes at @from to @to, replacing whatever was mapped there. */
+static bool move(void *from, void *to, size_t len)
+{
+	void *p = mremap(from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+
+	if (p == MAP_FAILED) {
+		perror("mremap");
+		return false;
+	}
+	if (p != to) {
+		fprintf(stderr, "mremap moved to %p, not %p\n", p, to);
+		return false;
+	}
+	return true;
+}
+
+static bool case_mremap_in(struct remap *r)
+{
+	unsigned char *other = map_anon(NULL, part_len(r));
+
+	pattern_fill_at(other, part_len(r), 51, part_off(r));
+	if (!prime(r, 52) || !move(other, r->tgt + part_off(r), part_len(r))) {
+		munmap(other, part_len(r));
+		return false;
+	}
+	return read_is(r, part_off(r), part_len(r), 51, "part: READ of the moved pages") &&
+	       rest_works(r, 52, 53) && part_round_trips(r, 54);
+}
+
+static bool case_mremap_out(struct remap *r)
+{
+	unsigned char *away = map_anon(NULL, part_len(r));
+	bool ok;
+
+	if (!prime(r, 61) || !move(r->tgt + part_off(r), away, part_len(r))) {
+		munmap(away, part_len(r));
+		return false;
+	}
+	ok = part_inaccessible(r) &&
+	     pattern_check_at(away, part_len(r), 61, part_off(r),
+			      "moved pages after the refused WRITE") &&
+	     rest_works(r, 61, 62);
+	munmap(away, part_len(r));
+	map_anon(r->tgt + part_off(r), part_len(r));
+	return ok && read_zero(r, part_off(r), part_len(r), "part: READ after mmap") &&
+	       part_round_trips(r, 63);
+}
+
+static const struct {
+	const char *name;
+	bool (*run)(struct remap *r);
+	const char *says;
+} cases[] = {
+	{ "dontneed", case_dontneed,
+	  "READ of the dropped pages returns zeros, WRITE/READ round-trip, rest intact" },
+	{ "munmap", case_munmap,
+	  "WRITE/READ of the unmapped pages fail with a remote access error, "
+	  "rest works, a new mapping reads as zeros" },
+	{ "prot_none", case_prot_none,
+	  "WRITE/READ of PROT_NONE pages fail with a remote access error, rest works, "
+	  "data intact after restoring" },
+	{ "prot_read", case_prot_read,
+	  "READ of PROT_READ pages works, WRITE fails and changes nothing" },
+	{ "mremap_in", case_mremap_in,
+	  "READ returns the bytes of pages moved into the range, WRITE lands in them" },
+	{ "mremap_out", case_mremap_out,
+	  "WRITE/READ fail once the pages moved away, and the moved pages keep their data" },
+};
+
+static void usage(const char *prog)
+{
+	fprintf(stderr,
+		"usage: %s [-d dev] [-g gid_index] [-p]\n"
+		"  -p  pinned MRs instead of ODP: they keep the pages they had at\n"
+		"      registration, so the sub-cases are expected to FAIL\n", prog);
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	struct loopback_opts o = { .dev = "rxe0", .gid_index = 1 };
+	struct remap r = { 0 };
+	bool odp = true;
+	unsigned int i;
+	int c;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while ((c = getopt(argc, argv, "d:g:p")) != -1) {
+		switch (c) {
+		case 'd': o.dev = optarg; break;
+		case 'g': o.gid_index = atoi(optarg); break;
+		case 'p': odp = false; break;
+		default: usage(argv[0]);
+		}
+	}
+	if (loopback_open(&r.lb, &o))
+		return 1;
+	if (odp && !loopback_has_odp_rc(&r.lb, IBV_ODP_SUPPORT_WRITE |
+					IBV_ODP_SUPPORT_READ)) {
+		printf("%s does not advertise RC ODP for RDMA WRITE and READ\n", o.dev);
+		return EXIT_SKIP;
+	}
+	if (loopback_connect(&r.lb))
+		return 1;
+	r.page = sysconf(_SC_PAGESIZE);
+	r.size = NPAGES * r.page;
+	r.tgt = map_anon(NULL, r.size);
+	r.src = map_anon(NULL, r.size);
+	r.dst = map_anon(NULL, r.size);
+	r.tmr = reg(&r, r.tgt, odp);
+	r.smr = reg(&r, r.src, odp);
+	r.dmr = reg(&r, r.dst, odp);
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		expect(cases[i].run(&r), "%s: %s", cases[i].name, cases[i].says);
+
+	ibv_dereg_mr(r.tmr);
+	ibv_dereg_mr(r.smr);
+	ibv_dereg_mr(r.dmr);
+	loopback_close(&r.lb);
+	printf("%s: %d of %zu sub-cases failed\n", odp ? "odp" : "pinned",
+	       expect_failures(), sizeof(cases) / sizeof(cases[0]));
+	return expect_failures() ? 1 : 0;
+}

@@ -1,0 +1,450 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * odp_thp: ODP MRs over transparent huge pages, and over pages that
+ * migrate between NUMA nodes while RDMA runs.
+ *
+ *   odp_thp [-d dev] [-g gid_index] [-p] [-n ops]
+ *
+ * Three 2 MiB-aligned MADV_HUGEPAGE buffers (the responder's target, the
+ * requester's source and READ destination), each registered as an MR.
+ *
+ * Phase 1: RDMA WRITE and READ at offsets and lengths that start, end and
+ * cross inside and across huge pages, every byte checked by the CPU and
+ * read back; the target, first touched by the device, must be THP-backed.
+ * With ODP, a DONTNEED of one 4 KiB page splits a huge page under the MR:
+ * READ must return zeros for that page and the data around it.
+ *
+ * Phase 2: a thread moves every page of the three buffers to the other
+ * NUMA node, again and again, with move_pages(2), while the main thread
+ * runs WRITE/READ pairs (and CPU writes read back by RDMA READ) at random
+ * offsets, checking the data after every operation. With ODP, pages must
+ * actually have moved during the traffic.
+ *
+ * -p registers pinned memory instead: pinned pages do not migrate, so
+ * phase 2 then checks only that the data survives the attempts, and the
+ * DONTNEED split is left out (a pinned MR keeps the old page). Exit 0
+ * when everything verified, 77 when the device does not advertise RC ODP
+ * for WRITE and READ, when the kernel gives no THP, or (after phase 1
+ * passed) when there is no second NUMA node; 1 otherwise.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "loopback.h"
+
+#define HUGE		(2ul << 20)
+#define BUF_SIZE	(4 * HUGE)
+#define MAX_OP		(256ul << 10)	/* phase 2: the longest operation */
+#define OP_SECONDS	120		/* phase 2: time limit for the traffic, */
+#define MIN_OPS		30		/* by which at least this many must run */
+#define MAX_BAD_OPS	5		/* phase 2: stop after this many */
+
+#ifndef MPOL_MF_MOVE
+#define MPOL_MF_MOVE	(1 << 1)
+#endif
+
+struct thp {
+	struct loopback lb;
+	bool odp;
+	size_t page;
+	unsigned char *tgt, *src, *dst;
+	struct ibv_mr *tmr, *smr, *dmr;
+};
+
+/* --- huge page buffers --- */
+
+static bool thp_enabled(void)
+{
+	char line[128] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+
+	if (!f)
+		return false;
+	if (!fgets(line, sizeof(line), f))
+		line[0] = 0;
+	fclose(f);
+	return strstr(line, "[always]") || strstr(line, "[madvise]");
+}
+
+/*
+ * BUF_SIZE bytes at a 2 MiB boundary, MADV_HUGEPAGE. The rest of the
+ * reservation stays mapped PROT_NONE on both sides, so that the buffer's
+ * VMA never merges with a neighbour and smaps describes it alone.
+ */
+static unsigned char *thp_alloc(size_t page)
+{
+	size_t span = BUF_SIZE + 2 * HUGE;
+	unsigned char *base, *buf;
+
+	base = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED) {
+		perror("mmap");
+		exit(1);
+	}
+	buf = (unsigned char *)(((uintptr_t)base + page + HUGE - 1) & ~(HUGE - 1));
+	if (mprotect(buf, BUF_SIZE, PROT_READ | PROT_WRITE) ||
+	    madvise(buf, BUF_SIZE, MADV_HUGEPAGE)) {
+		perror("mprotect/madvise(MADV_HUGEPAGE)");
+		exit(1);
+	}
+	return buf;
+}
+
+/* AnonHugePages of the mappings overlapping [p, p + len), in kB. */
+static long thp_kb(const void *p, size_t len)
+{
+	unsigned long start, end, lo = (uintptr_t)p, hi = lo + len;
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	bool in = false;
+	long kb, total = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2)
+			in = start < hi && end > lo;
+		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			total += kb;
+	}
+	fclose(f);
+	return total;
+}
+
+static struct ibv_mr *reg(struct thp *t, void *buf)
+{
+	int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+		     IBV_ACCESS_REMOTE_READ;
+	struct ibv_mr *mr;
+
+	if (t->odp)
+		access |= IBV_ACCESS_ON_DEMAND;
+	mr = ibv_reg_mr(t->lb.pd, buf, BUF_SIZE, access);
+	if (!mr) {
+		perror("ibv_reg_mr");
+		exit(1);
+	}
+	return mr;
+}
+
+/* --- verified operations, at the same offset in all three buffers --- */
+
+static bool rdma(struct thp *t, enum ibv_wr_opcode op, size_t off, size_t len)
+{
+	bool wr = op == IBV_WR_RDMA_WRITE;
+	int st;
+
+	st = loopback_rdma(&t->lb, op, (wr ? t->src : t->dst) + off,
+			   wr ? t->smr->lkey : t->dmr->lkey, t->tgt + off,
+			   t->tmr->rkey, len);
+	if (st == IBV_WC_SUCCESS)
+		return true;
+	fprintf(stderr, "RDMA %s at +%zu, %zu bytes: %s\n", wr ? "WRITE" : "READ",
+		off, len, st < 0 ? "no completion" : ibv_wc_status_str(st));
+	if (loopback_reconnect(&t->lb)) {
+		fprintf(stderr, "cannot reconnect the QPs after an error\n");
+		exit(1);
+	}
+	return false;
+}
+
+/* WRITE pattern @seed to the target; the CPU must see it there. */
+static bool write_ok(struct thp *t, size_t off, size_t len, unsigned int seed)
+{
+	pattern_fill(t->src + off, len, seed);
+	return rdma(t, IBV_WR_RDMA_WRITE, off, len) &&
+	       pattern_check(t->tgt + off, len, seed, "target after WRITE");
+}
+
+/* READ the target; it must hold pattern @seed. */
+static bool read_is(struct thp *t, size_t off, size_t len, unsigned int seed)
+{
+	memset(t->dst + off, 0xee, len);
+	return rdma(t, IBV_WR_RDMA_READ, off, len) &&
+	       pattern_check(t->dst + off, len, seed, "READ of the target");
+}
+
+/* --- phase 1 --- */
+
+static void phase_write_read(struct thp *t)
+{
+	static const struct { size_t off, len; } cases[] = {
+		{ 0, BUF_SIZE },			/* all, cold target */
+		{ HUGE - 100, 200 },			/* across a 2 MiB boundary */
+		{ HUGE, HUGE },				/* exactly one huge page */
+		{ 4095, HUGE + 2 },			/* odd ends, across */
+		{ 3 * HUGE + 12345, 777 },		/* inside one */
+		{ 5 * 4096 + 1, 3 * 4096 },		/* inside, across 4 KiB */
+		{ HUGE / 2, 3 * HUGE },			/* over three */
+	};
+	unsigned int i;
+	long kb;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t off = cases[i].off, len = cases[i].len;
+
+		expect(write_ok(t, off, len, 10 + i) && read_is(t, off, len, 10 + i),
+		       "thp: WRITE/READ at +%#zx, %zu bytes", off, len);
+		if (i)
+			continue;
+		kb = thp_kb(t->tgt, BUF_SIZE);
+		expect(kb > 0, "thp: the target is THP-backed after the first "
+		       "WRITE (AnonHugePages %ld kB)", kb);
+	}
+}
+
+/*
+ * DONTNEED one 4 KiB page in the middle of a huge page the device has
+ * mapped: the huge page splits, READ returns zeros for that page only.
+ */
+static void phase_split(struct thp *t)
+{
+	size_t hole = HUGE + 37 * t->page;
+	bool ok;
+
+	ok = write_ok(t, HUGE, HUGE, 30) && read_is(t, HUGE, HUGE, 30);
+	if (ok && madvise(t->tgt + hole, t->page, MADV_DONTNEED)) {
+		perror("madvise(MADV_DONTNEED)");
+		ok = false;
+	}
+	memset(t->dst + HUGE, 0xee, HUGE);
+	ok = ok && rdma(t, IBV_WR_RDMA_READ, HUGE, HUGE) &&
+	     pattern_check(t->dst + HUGE, hole - HUGE, 30, "before the hole") &&
+	     bytes_check(t->dst + hole, t->page, 0, "the DONTNEED page") &&
+	     pattern_check_at(t->dst + hole + t->page, 2 * HUGE - hole - t->page,
+			      30, hole + t->page - HUGE, "after the hole") &&
+	     write_ok(t, HUGE, HUGE, 31) && read_is(t, HUGE, HUGE, 31);
+	expect(ok, "thp split: READ after DONTNEED of one 4 KiB page inside a "
+	       "huge page returns zeros there, the data around it");
+}
+
+/* --- phase 2 --- */
+
+struct mover {
+	pthread_t thread;
+	atomic_bool stop;
+	unsigned long n;		/* pages */
+	void **pages;
+	int *nodes, *status;
+	int *prev, *now;		/* where each page was, and is */
+	long passes, moved;		/* moved: 4 KiB pages that changed node */
+	int err;			/* errno of a failed move_pages() */
+};
+
+static bool second_node(void)
+{
+	return access("/sys/devices/system/node/node1", F_OK) == 0;
+}
+
+static long move_pages(unsigned long n, void **pages, const int *nodes,
+		       int *status)
+{
+	return syscall(SYS_move_pages, 0, n, pages, nodes, status, MPOL_MF_MOVE);
+}
+
+static void mover_init(struct mover *m, struct thp *t)
+{
+	unsigned char *bufs[] = { t->tgt, t->src, t->dst };
+	unsigned long per = BUF_SIZE / t->page, i;
+
+	memset(m, 0, sizeof(*m));
+	m->n = 3 * per;
+	m->pages = calloc(m->n, sizeof(*m->pages));
+	m->nodes = calloc(m->n, sizeof(*m->nodes));
+	m->status = calloc(m->n, sizeof(*m->status));
+	m->prev = calloc(m->n, sizeof(*m->prev));
+	m->now = calloc(m->n, sizeof(*m->now));
+	if (!m->pages || !m->nodes || !m->status || !m->prev || !m->now) {
+		perror("calloc");
+		exit(1);
+	}
+	for (i = 0; i < m->n; i++)
+		m->pages[i] = bufs[i / per] + i % per * t->page;
+	/* With no target nodes, move_pages() says where each page is. */
+	move_pages(m->n, m->pages, NULL, m->prev);
+}
+
+/*
+ * Move every page to node 1, then 0, then 1 ... until told to stop, and
+ * count the pages that changed node. move_pages() stops at the first
+ * batch it could not move entirely and then leaves the status of the rest
+ * unwritten, so where each page is comes from a separate query.
+ */
+static void *mover_run(void *arg)
+{
+	struct mover *m = arg;
+	unsigned long i;
+	int node;
+
+	while (!atomic_load(&m->stop)) {
+		node = (m->passes + 1) % 2;
+		for (i = 0; i < m->n; i++)
+			m->nodes[i] = node;
+		if (move_pages(m->n, m->pages, m->nodes, m->status) < 0 ||
+		    move_pages(m->n, m->pages, NULL, m->now) < 0) {
+			m->err = errno;
+			break;
+		}
+		for (i = 0; i < m->n; i++) {
+			if (m->now[i] >= 0 && m->prev[i] >= 0 && m->now[i] != m->prev[i])
+				m->moved++;
+			m->prev[i] = m->now[i];
+		}
+		m->passes++;
+	}
+	return NULL;
+}
+
+static uint64_t next_rand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/*
+ * One verified operation at a random place: a WRITE checked by the CPU
+ * and read back, or (every third) a CPU write read back by RDMA READ.
+ */
+static bool random_op(struct thp *t, uint64_t *rng, int k)
+{
+	size_t len = 1 + next_rand(rng) % MAX_OP;
+	size_t off = next_rand(rng) % (BUF_SIZE - len + 1);
+	unsigned int seed = 1000 + k;
+
+	if (k % 3 == 2) {
+		pattern_fill(t->tgt + off, len, seed);
+		return read_is(t, off, len, seed);
+	}
+	return write_ok(t, off, len, seed) && read_is(t, off, len, seed);
+}
+
+static long now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static void phase_migrate(struct thp *t, int nops)
+{
+	uint64_t rng = 0x2545f4914f6cdd1dull;
+	long start = now_s(), end = start + OP_SECONDS;
+	int k, bad = 0;
+	struct mover m;
+
+	mover_init(&m, t);
+	if (pthread_create(&m.thread, NULL, mover_run, &m)) {
+		perror("pthread_create");
+		exit(1);
+	}
+	for (k = 0; k < nops && bad < MAX_BAD_OPS && now_s() < end; k++)
+		bad += !random_op(t, &rng, k);
+	atomic_store(&m.stop, true);
+	pthread_join(m.thread, NULL);
+
+	if (m.err)
+		fprintf(stderr, "move_pages: %s\n", strerror(m.err));
+	expect(!bad && k >= (nops < MIN_OPS ? nops : MIN_OPS),
+	       "migrate: %d of %d operations verified in %d s while %ld passes "
+	       "of move_pages moved %ld pages", k - bad, nops,
+	       (int)(now_s() - start), m.passes, m.moved);
+	if (t->odp)
+		expect(!m.err && m.passes > 1 && m.moved > 0,
+		       "migrate: pages moved between the nodes during the traffic");
+	else
+		printf("pinned: %ld pages moved (pinned pages are expected to stay)\n",
+		       m.moved);
+	free(m.pages);
+	free(m.nodes);
+	free(m.status);
+	free(m.prev);
+	free(m.now);
+}
+
+static void usage(const char *prog)
+{
+	fprintf(stderr, "usage: %s [-d dev] [-g gid_index] [-p] [-n ops]\n"
+		"  -p  pinned MRs instead of ODP (no migration expected, no split case)\n"
+		"  -n  operations during migration, default 300\n", prog);
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	struct loopback_opts o = { .dev = "rxe0", .gid_index = 1 };
+	struct thp t = { .odp = true };
+	int nops = 300, c;
+	long kb;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while ((c = getopt(argc, argv, "d:g:pn:")) != -1) {
+		switch (c) {
+		case 'd': o.dev = optarg; break;
+		case 'g': o.gid_index = atoi(optarg); break;
+		case 'p': t.odp = false; break;
+		case 'n': nops = atoi(optarg); break;
+		default: usage(argv[0]);
+		}
+	}
+	if (nops < 1)
+		usage(argv[0]);
+	if (loopback_open(&t.lb, &o))
+		return 1;
+	if (t.odp && !loopback_has_odp_rc(&t.lb, IBV_ODP_SUPPORT_WRITE |
+					  IBV_ODP_SUPPORT_READ)) {
+		printf("%s does not advertise RC ODP for RDMA WRITE and READ\n", o.dev);
+		return EXIT_SKIP;
+	}
+	if (!thp_enabled()) {
+		printf("transparent huge pages are not enabled (always or madvise)\n");
+		return EXIT_SKIP;
+	}
+	if (loopback_connect(&t.lb))
+		return 1;
+	t.page = sysconf(_SC_PAGESIZE);
+	t.tgt = thp_alloc(t.page);
+	t.src = thp_alloc(t.page);
+	t.dst = thp_alloc(t.page);
+	/* The source is written by the CPU first: it shows whether THP works. */
+	pattern_fill(t.src, BUF_SIZE, 1);
+	kb = thp_kb(t.src, BUF_SIZE);
+	if (kb <= 0) {
+		printf("the kernel gave no huge page to a MADV_HUGEPAGE buffer\n");
+		return EXIT_SKIP;
+	}
+	printf("%s: source buffer AnonHugePages %ld kB\n", t.odp ? "odp" : "pinned", kb);
+	t.tmr = reg(&t, t.tgt);
+	t.smr = reg(&t, t.src);
+	t.dmr = reg(&t, t.dst);
+
+	phase_write_read(&t);
+	if (t.odp)
+		phase_split(&t);
+	if (second_node())
+		phase_migrate(&t, nops);
+
+	ibv_dereg_mr(t.tmr);
+	ibv_dereg_mr(t.smr);
+	ibv_dereg_mr(t.dmr);
+	loopback_close(&t.lb);
+	printf("%s: %d failure(s)\n", t.odp ? "odp" : "pinned", expect_failures());
+	if (expect_failures())
+		return 1;
+	if (!second_node()) {
+		printf("no second NUMA node: the migration phase did not run\n");
+		return EXIT_SKIP;
+	}
+	return 0;
+}
