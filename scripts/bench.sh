@@ -5,14 +5,22 @@
 # Rounds alternate between the two kernels; each figure is the median of
 # its rounds, and only the ratios mean anything under emulation.
 #
-#   ROUNDS=5 ITERATIONS=20000 scripts/bench.sh
+#   ROUNDS=5 ITERATIONS=20000 BENCH="mmu_notifier rxe_odp" scripts/bench.sh
 #
-# Prints a table and writes build/bench/mmu_notifier.csv.
+# Two parts, both by default (BENCH="mmu_notifier rxe_odp"):
+#  mmu_notifier  one-page mprotect / MADV_DONTNEED / munmap with 0 to 10,000
+#                interval subscribers, ours / stock
+#                -> build/bench/mmu_notifier.csv
+#  rxe_odp       perftest bandwidth warm, first-touch throughput and 1 GiB
+#                registration time, ODP / pinned on our kernel
+#                -> build/bench/rxe_odp.csv
+# Each prints its table.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 rounds=${ROUNDS:-5}
 iters=${ITERATIONS:-20000}
+parts=${BENCH:-mmu_notifier rxe_odp}
 top=$BUILD/bench
 mkdir -p "$top"
 
@@ -28,24 +36,28 @@ build_kernel_and_module() {
 	make -s -C "$src" O="$out" ARCH=x86_64 M="$top/kmod-$base" modules >/dev/null
 }
 
-build_kernel_and_module ours
-build_kernel_and_module stock
-make -s -C "$REPO/userspace" OUT="$BUILD/userspace"
+bench_mmu_notifier() {
+	build_kernel_and_module ours
+	build_kernel_and_module stock
+	make -s -C "$REPO/userspace" OUT="$BUILD/userspace"
 
-: >"$top/raw.txt"
-for r in $(seq 1 "$rounds"); do
-	for base in ours stock; do
-		kernel=$(BASE=$base FLAVOR=default kernel_out)/arch/x86/boot/bzImage
-		"$REPO/scripts/vm.sh" -k "$kernel" -t 900 -o "$top/run-$base-$r" -a kunit.enable=0 -- \
-			"$REPO/bench/guest-mmu-notifier" "$top/kmod-$base/mn_bench_kmod.ko" \
-			"$BUILD/userspace/mn_bench" "$iters" >/dev/null ||
-			die "bench run $r on $base failed (see build/bench/run-$base-$r/console.log)"
-		grep -aE '^(mprotect|dontneed|munmap) [0-9]+ [0-9]+' "$top/run-$base-$r/console.log" |
-			sed "s/^/$base $r /" >>"$top/raw.txt"
+	: >"$top/raw.txt"
+	for r in $(seq 1 "$rounds"); do
+		for base in ours stock; do
+			kernel=$(BASE=$base FLAVOR=default kernel_out)/arch/x86/boot/bzImage
+			"$REPO/scripts/vm.sh" -k "$kernel" -t 900 -o "$top/run-$base-$r" -a kunit.enable=0 -- \
+				"$REPO/bench/guest-mmu-notifier" "$top/kmod-$base/mn_bench_kmod.ko" \
+				"$BUILD/userspace/mn_bench" "$iters" >/dev/null ||
+				die "bench run $r on $base failed (see build/bench/run-$base-$r/console.log)"
+			grep -aE '^(mprotect|dontneed|munmap) [0-9]+ [0-9]+' "$top/run-$base-$r/console.log" |
+				sed "s/^/$base $r /" >>"$top/raw.txt"
+		done
+		echo "bench: mmu_notifier round $r of $rounds done"
 	done
-	echo "bench: round $r of $rounds done"
-done
+	mmu_notifier_table
+}
 
+mmu_notifier_table() {
 python3 - "$top/raw.txt" "$top/mmu_notifier.csv" <<'PY'
 import statistics, sys
 from collections import defaultdict
@@ -71,3 +83,24 @@ for op, subs, mo, ms, ratio, n in rows:
     print("%-9s %11d %10.0f %10.0f %12.3f" % (op, subs, mo, ms, ratio))
 print("median of %d alternating rounds; csv: %s" % (rows[0][5] if rows else 0, csv))
 PY
+}
+
+# One boot of our kernel with 4 GiB (a pinned 1 GiB registration must fit);
+# the guest alternates pinned and ODP within each round.
+bench_rxe_odp() {
+	FLAVOR=default "$REPO/scripts/kernel.sh"
+	"$REPO/scripts/build-tests.sh"
+	VM_MEM=4G "$REPO/scripts/vm.sh" -t 3600 -o "$top/rxe-odp" -a kunit.enable=0 -- \
+		"$REPO/bench/guest-rxe-odp" "$REPO" "$BUILD/userspace/odp_bench" "$rounds" >/dev/null ||
+		die "rxe ODP bench failed (see build/bench/rxe-odp/console.log)"
+	grep -aE '^(warm|cold|reg) ' "$top/rxe-odp/console.log" >"$top/rxe-raw.txt"
+	"$REPO/scripts/bench-rxe-table.py" "$top/rxe-raw.txt" "$top/rxe_odp.csv"
+}
+
+for part in $parts; do
+	case $part in
+	mmu_notifier) bench_mmu_notifier ;;
+	rxe_odp) bench_rxe_odp ;;
+	*) die "unknown bench part '$part' (mmu_notifier, rxe_odp)" ;;
+	esac
+done

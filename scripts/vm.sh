@@ -10,6 +10,7 @@
 # the guest panics, the console shows a kernel splat (Oops, BUG, WARNING,
 # KASAN, lockdep, kmemleak, hung task, RCU stall), or the timeout expires.
 # -s boots an interactive shell on the console instead of a command.
+# VM_MEM sets the guest RAM (default 2G).
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -53,7 +54,7 @@ append+=" memmap=512M!1G test_hmm.spm_addr_dev0=0x40000000 test_hmm.spm_addr_dev
 [ $shell -eq 1 ] && append+=" guest.shell=1"
 append+=" $extra"
 
-qemu=(qemu-system-x86_64 -machine q35 -cpu max -accel tcg,thread=multi -smp 2 -m 2G
+qemu=(qemu-system-x86_64 -machine q35 -cpu max -accel tcg,thread=multi -smp 2 -m "${VM_MEM:-2G}"
 	-nographic -no-reboot -monitor none
 	-kernel "$kernel" -append "$append"
 	-fsdev local,id=hostroot,path=/,security_model=none,multidevs=remap,readonly=on

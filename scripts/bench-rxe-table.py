@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""Table and CSV of make bench's rxe ODP rows (bench/guest-rxe-odp output).
+
+  bench-rxe-table.py RAW CSV
+
+Every figure is the median over the rounds; the ratio compares ODP with
+pinned memory measured in the same boot, rounds alternating their order.
+"""
+import statistics
+import sys
+from collections import defaultdict
+
+TARGETS = {"warm": (">=", 0.98), "cold": (">=", 0.95), "reg": ("<=", 0.001)}
+
+
+def load(path):
+    runs = defaultdict(list)
+    for line in open(path):
+        f = line.split()
+        if f[0] == "warm":      # warm <tool> <bytes> <mode> <MB/s>
+            key, mode, val = ("warm", f[1], f[2]), f[3], f[4]
+        elif f[0] == "cold":    # cold <op> <mode> <MiB> <MB/s>
+            key, mode, val = ("cold", f[1], f[3] + "MiB"), f[2], f[4]
+        elif f[0] == "reg":     # reg <mode> <MiB> <ns>
+            key, mode, val = ("reg", "ibv_reg_mr", f[2] + "MiB"), f[1], f[3]
+        else:
+            continue
+        try:
+            runs[key + (mode,)].append(float(val))
+        except ValueError:
+            pass                # a run that printed no figure
+    return runs
+
+
+def main(raw, csv):
+    runs = load(raw)
+    rows = []
+    for key in sorted({k[:3] for k in runs}, key=lambda k: (list(TARGETS).index(k[0]), k[1], len(k[2]), k[2])):
+        odp, pinned = runs.get(key + ("odp",)), runs.get(key + ("pinned",))
+        if not odp or not pinned:
+            continue
+        mo, mp = statistics.median(odp), statistics.median(pinned)
+        rel, target = TARGETS[key[0]]
+        ratio = mo / mp if mp else float("nan")
+        ok = ratio >= target if rel == ">=" else ratio <= target
+        rows.append(key + (mo, mp, ratio, "%s %g" % (rel, target), "met" if ok else "MISSED",
+                           min(len(odp), len(pinned))))
+    unit = {"warm": "MB/s", "cold": "MB/s", "reg": "ns"}
+    with open(csv, "w") as f:
+        f.write("kind,test,size,odp,pinned,unit,odp_over_pinned,target,verdict,rounds\n")
+        for r in rows:
+            f.write("%s,%s,%s,%.6g,%.6g,%s,%.4f,%s,%s,%d\n"
+                    % (r[0], r[1], r[2], r[3], r[4], unit[r[0]], r[5], r[6], r[7], r[8]))
+    print("%-5s %-12s %-8s %14s %14s %6s %10s %8s %s" %
+          ("kind", "test", "size", "odp", "pinned", "unit", "odp/pinned", "target", ""))
+    for r in rows:
+        print("%-5s %-12s %-8s %14.6g %14.6g %6s %10.4f %8s %s" %
+              (r[0], r[1], r[2], r[3], r[4], unit[r[0]], r[5], r[6], r[7]))
+    print("median of %d rounds; csv: %s" % (min(r[8] for r in rows) if rows else 0, csv))
+    return 0 if rows else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:3]))

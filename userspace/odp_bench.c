@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * odp_bench: what first touch and registration cost on ODP memory, next to
+ * pinned memory, on rxe0 over loopback.
+ *
+ *   odp_bench reg MIB odp|pinned
+ *	time ibv_reg_mr() of a fresh MIB MiB buffer:
+ *	"reg <mode> <MiB> <ns>"
+ *   odp_bench cold write|read MIB odp|pinned
+ *	RDMA WRITE 1 MiB messages into (or READ them from) a fresh MIB MiB
+ *	buffer, each message landing on memory nothing has touched yet:
+ *	"cold <op> <mode> <MiB> <MB/s>"
+ *
+ * Pinned memory is faulted in by its registration, outside the timed part;
+ * ODP memory is faulted in by the transfer itself. The data is checked.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "loopback.h"
+
+#define MSG	(1UL << 20)
+#define DEPTH	4
+
+static const int access_rw = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+			     IBV_ACCESS_REMOTE_READ;
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void *fresh(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(1);
+	}
+	return p;
+}
+
+static struct ibv_mr *reg(struct ibv_pd *pd, void *buf, size_t len, bool odp)
+{
+	struct ibv_mr *mr;
+
+	mr = ibv_reg_mr(pd, buf, len, access_rw | (odp ? IBV_ACCESS_ON_DEMAND : 0));
+	if (!mr) {
+		fprintf(stderr, "ibv_reg_mr(%zu bytes%s): %s\n", len,
+			odp ? ", ODP" : "", strerror(errno));
+		exit(1);
+	}
+	return mr;
+}
+
+static int bench_reg(struct loopback *lb, size_t mib, bool odp)
+{
+	size_t len = mib << 20;
+	void *buf = fresh(len);
+	struct ibv_mr *mr;
+	double t0, t1;
+
+	t0 = now_s();
+	mr = reg(lb->pd, buf, len, odp);
+	t1 = now_s();
+	ibv_dereg_mr(mr);
+	munmap(buf, len);
+	printf("reg %s %zu %.0f\n", odp ? "odp" : "pinned", mib, (t1 - t0) * 1e9);
+	return 0;
+}
+
+/* One RDMA op of MSG bytes between the local buffer and @remote. */
+static int post(struct loopback *lb, bool write, struct ibv_mr *local,
+		uint64_t remote, uint32_t rkey, uint64_t id)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)local->addr, .length = MSG, .lkey = local->lkey,
+	};
+	struct ibv_send_wr wr = {
+		.wr_id = id, .sg_list = &sge, .num_sge = 1,
+		.opcode = write ? IBV_WR_RDMA_WRITE : IBV_WR_RDMA_READ,
+		.send_flags = IBV_SEND_SIGNALED,
+		.wr.rdma = { .remote_addr = remote, .rkey = rkey },
+	};
+	struct ibv_send_wr *bad;
+
+	return ibv_post_send(lb->qp[0], &wr, &bad);
+}
+
+static int reap(struct loopback *lb)
+{
+	struct ibv_wc wc;
+
+	if (loopback_poll(lb, &wc, 30000)) {
+		fprintf(stderr, "no completion within 30 s\n");
+		return -1;
+	}
+	if (wc.status != IBV_WC_SUCCESS) {
+		fprintf(stderr, "completion %llu: %s\n",
+			(unsigned long long)wc.wr_id, ibv_wc_status_str(wc.status));
+		return -1;
+	}
+	return 0;
+}
+
+/* Messages 0..n-1 to (or from) MiB i of @target, DEPTH in flight. */
+static int stream(struct loopback *lb, bool write, struct ibv_mr *local,
+		  struct ibv_mr *target, size_t n)
+{
+	size_t posted = 0, done = 0;
+
+	while (done < n) {
+		while (posted < n && posted - done < DEPTH) {
+			if (post(lb, write, local,
+				 (uintptr_t)target->addr + posted * MSG,
+				 target->rkey, posted)) {
+				perror("ibv_post_send");
+				return -1;
+			}
+			posted++;
+		}
+		if (reap(lb))
+			return -1;
+		done++;
+	}
+	return 0;
+}
+
+static int bench_cold(struct loopback *lb, bool write, size_t mib, bool odp)
+{
+	size_t len = mib << 20, i;
+	uint64_t *target = fresh(len);
+	uint64_t *local = fresh(MSG), *scratch = fresh(MSG);
+	struct ibv_mr *tmr, *lmr, *smr;
+	double t0, t1;
+	int err;
+
+	memset(local, 0x5a, MSG);
+	memset(scratch, 0xa5, MSG);
+	lmr = reg(lb->pd, local, MSG, odp);
+	smr = reg(lb->pd, scratch, MSG, odp);
+	tmr = reg(lb->pd, target, len, odp);
+	/* Warm the local side both ways; only the target is cold. */
+	if (stream(lb, true, lmr, smr, 1) || stream(lb, false, lmr, smr, 1))
+		return 1;
+
+	t0 = now_s();
+	err = stream(lb, write, lmr, tmr, mib);
+	t1 = now_s();
+	if (err)
+		return 1;
+	for (i = 0; write && i < mib; i++) {
+		if (target[i * (MSG / 8)] != 0x5a5a5a5a5a5a5a5aULL) {
+			fprintf(stderr, "MiB %zu of the target holds %#llx\n", i,
+				(unsigned long long)target[i * (MSG / 8)]);
+			return 1;
+		}
+	}
+	if (!write && local[0] != 0) {
+		fprintf(stderr, "a READ of untouched memory gave %#llx\n",
+			(unsigned long long)local[0]);
+		return 1;
+	}
+	printf("cold %s %s %zu %.2f\n", write ? "write" : "read",
+	       odp ? "odp" : "pinned", mib, len / (t1 - t0) / 1e6);
+	ibv_dereg_mr(tmr);
+	ibv_dereg_mr(smr);
+	ibv_dereg_mr(lmr);
+	munmap(target, len);
+	return 0;
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: odp_bench reg MIB odp|pinned\n"
+			"       odp_bench cold write|read MIB odp|pinned\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	struct loopback lb;
+	struct loopback_opts o = { .gid_index = -1 };
+	bool odp;
+	size_t mib;
+	int ret;
+
+	if (argc < 4)
+		return usage();
+	odp = !strcmp(argv[argc - 1], "odp");
+	if (!odp && strcmp(argv[argc - 1], "pinned"))
+		return usage();
+	mib = strtoul(argv[argc - 2], NULL, 0);
+	if (!mib)
+		return usage();
+	if (loopback_open(&lb, &o) || loopback_connect(&lb)) {
+		fprintf(stderr, "cannot set up loopback QPs on rxe0\n");
+		return 1;
+	}
+	if (odp && !loopback_has_odp_rc(&lb, IBV_ODP_SUPPORT_WRITE |
+					 IBV_ODP_SUPPORT_READ)) {
+		printf("rxe0 does not advertise RC ODP WRITE and READ\n");
+		loopback_close(&lb);
+		return EXIT_SKIP;
+	}
+	if (!strcmp(argv[1], "reg") && argc == 4)
+		ret = bench_reg(&lb, mib, odp);
+	else if (!strcmp(argv[1], "cold") && argc == 5)
+		ret = bench_cold(&lb, !strcmp(argv[2], "write"), mib, odp);
+	else
+		ret = usage();
+	loopback_close(&lb);
+	return ret;
+}
