@@ -1,0 +1,419 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * odp_hugetlb: ODP MRs over hugetlbfs memory.
+ *
+ *   odp_hugetlb [-d dev] [-g gid_index]
+ *
+ * The target is NHUGE 2 MiB pages from mmap(MAP_HUGETLB), registered twice:
+ * with IBV_ACCESS_ON_DEMAND | IBV_ACCESS_HUGETLB (one translation per huge
+ * page) and with IBV_ACCESS_ON_DEMAND alone (4 KiB at a time). The
+ * requester's source and READ destination are ordinary ODP MRs.
+ *
+ *   hugetlb MR   RDMA WRITE and READ at offsets and lengths that start,
+ *                end and cross inside and across huge pages, the first into
+ *                the never-touched target; every byte checked by the CPU
+ *                and read back. Then the hugetlb MR as the local side: a
+ *                WRITE from it and a READ into it.
+ *   plain MR     the same over the same memory through the plain ODP MR;
+ *                both MRs see each other's data.
+ *   munmap       one huge page unmapped: WRITE and READ of it (and of a
+ *                range running into it) fail with IBV_WC_REM_ACCESS_ERR
+ *                through either MR, the other huge pages keep their data
+ *                and work. A new huge page mapped there reads as zeros;
+ *                ordinary 4 KiB pages mapped there instead are refused
+ *                through the hugetlb MR and read as zeros through the
+ *                plain one.
+ *
+ * At the end every huge page is back in the pool (HugePages_Free). Exit 0
+ * when every check passed, 77 when the device does not advertise RC ODP
+ * for WRITE and READ or there are no free 2 MiB huge pages, 1 otherwise.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "loopback.h"
+
+#define HUGE		(2ul << 20)
+#define NHUGE		4
+#define SIZE		(NHUGE * HUGE)
+#define HOLE		1		/* the huge page the munmap case removes */
+
+#define ODP_RW		(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
+			 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_ON_DEMAND)
+
+struct huge {
+	struct loopback lb;
+	unsigned char *tgt;		/* hugetlb */
+	struct ibv_mr *hmr, *pmr;	/* over tgt: with and without HUGETLB */
+	unsigned char *src, *dst;	/* ordinary memory */
+	struct ibv_mr *smr, *dmr;
+};
+
+static const char *status_str(int st)
+{
+	return st < 0 ? "no completion" : ibv_wc_status_str(st);
+}
+
+static long meminfo(const char *key)
+{
+	char line[256], fmt[64];
+	long n = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	snprintf(fmt, sizeof(fmt), "%s: %%ld", key);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, fmt, &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+static void *map_anon(void *addr, size_t len)
+{
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | (addr ? MAP_FIXED : 0);
+	void *p = mmap(addr, len, PROT_READ | PROT_WRITE, flags, -1, 0);
+
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(1);
+	}
+	return p;
+}
+
+/* @len bytes of 2 MiB huge pages (at @addr if given), or NULL. */
+static void *map_huge(void *addr, size_t len)
+{
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (21 << MAP_HUGE_SHIFT) |
+		    (addr ? MAP_FIXED : 0);
+	void *p = mmap(addr, len, PROT_READ | PROT_WRITE, flags, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static struct ibv_mr *reg(struct huge *h, void *buf, int access, const char *what)
+{
+	struct ibv_mr *mr = ibv_reg_mr(h->lb.pd, buf, SIZE, access);
+
+	if (!mr) {
+		fprintf(stderr, "ibv_reg_mr (%s): %s\n", what, strerror(errno));
+		return NULL;
+	}
+	return mr;
+}
+
+/*
+ * One RDMA operation between the requester's buffer at @off (source for a
+ * WRITE, destination for a READ) and the target at @off through @mr. An
+ * error completion leaves the QPs in the error state: they are replaced.
+ */
+static int rdma(struct huge *h, enum ibv_wr_opcode op, struct ibv_mr *mr,
+		size_t off, size_t len)
+{
+	bool wr = op == IBV_WR_RDMA_WRITE;
+	int st;
+
+	st = loopback_rdma(&h->lb, op, (wr ? h->src : h->dst) + off,
+			   wr ? h->smr->lkey : h->dmr->lkey, h->tgt + off,
+			   mr->rkey, len);
+	if (st != IBV_WC_SUCCESS && loopback_reconnect(&h->lb)) {
+		fprintf(stderr, "cannot reconnect the QPs after an error\n");
+		exit(1);
+	}
+	return st;
+}
+
+static bool succeeded(int st, const char *what)
+{
+	if (st == IBV_WC_SUCCESS)
+		return true;
+	fprintf(stderr, "%s: %s\n", what, status_str(st));
+	return false;
+}
+
+/* WRITE pattern @seed to target [off, off + len) through @mr; the CPU sees it. */
+static bool write_ok(struct huge *h, struct ibv_mr *mr, size_t off, size_t len,
+		     unsigned int seed, const char *what)
+{
+	pattern_fill_at(h->src + off, len, seed, off);
+	return succeeded(rdma(h, IBV_WR_RDMA_WRITE, mr, off, len), what) &&
+	       pattern_check_at(h->tgt + off, len, seed, off, what);
+}
+
+/* READ target [off, off + len) through @mr; it must hold pattern @seed. */
+static bool read_is(struct huge *h, struct ibv_mr *mr, size_t off, size_t len,
+		    unsigned int seed, const char *what)
+{
+	memset(h->dst + off, 0xee, len);
+	return succeeded(rdma(h, IBV_WR_RDMA_READ, mr, off, len), what) &&
+	       pattern_check_at(h->dst + off, len, seed, off, what);
+}
+
+static bool read_zero(struct huge *h, struct ibv_mr *mr, size_t off, size_t len,
+		      const char *what)
+{
+	memset(h->dst + off, 0xee, len);
+	return succeeded(rdma(h, IBV_WR_RDMA_READ, mr, off, len), what) &&
+	       bytes_check(h->dst + off, len, 0, what);
+}
+
+static bool access_error(struct huge *h, enum ibv_wr_opcode op, struct ibv_mr *mr,
+			 size_t off, size_t len, const char *what)
+{
+	int st;
+
+	if (op == IBV_WR_RDMA_WRITE)
+		pattern_fill_at(h->src + off, len, 0xbad, off);
+	st = rdma(h, op, mr, off, len);
+	if (st == IBV_WC_REM_ACCESS_ERR)
+		return true;
+	fprintf(stderr, "%s: %s, want %s\n", what, status_str(st),
+		ibv_wc_status_str(IBV_WC_REM_ACCESS_ERR));
+	return false;
+}
+
+/* --- WRITE/READ across huge pages --- */
+
+static const struct { size_t off, len; } spans[] = {
+	{ 0, SIZE },				/* all, first touch of the target */
+	{ HUGE - 4096, 8192 },			/* 4 KiB each side of a boundary */
+	{ HUGE - 1, 2 },			/* 1 byte each side */
+	{ HUGE, HUGE },				/* exactly one huge page */
+	{ 4095, HUGE + 2 },			/* odd ends, across */
+	{ HUGE / 2, 2 * HUGE },			/* over three huge pages */
+	{ 3 * HUGE - 100, HUGE + 100 },		/* the last boundary to the end */
+	{ 2 * HUGE + 12345, 777 },		/* inside one */
+};
+
+/* WRITE then READ each span through @mr, with seeds from @seed on. */
+static void spans_through(struct huge *h, struct ibv_mr *mr, const char *name,
+			  unsigned int seed)
+{
+	unsigned int i;
+
+	for (i = 0; i < sizeof(spans) / sizeof(spans[0]); i++) {
+		size_t off = spans[i].off, len = spans[i].len;
+
+		expect(write_ok(h, mr, off, len, seed + i, name) &&
+		       read_is(h, mr, off, len, seed + i, name),
+		       "%s: WRITE/READ at +%#zx, %zu bytes", name, off, len);
+	}
+}
+
+/* The CPU's data is what READ sees, through @mr. */
+static void cpu_then_read(struct huge *h, struct ibv_mr *mr, const char *name,
+			  unsigned int seed)
+{
+	pattern_fill(h->tgt, SIZE, seed);
+	expect(read_is(h, mr, 0, SIZE, seed, name),
+	       "%s: READ of all %d huge pages returns what the CPU wrote", name, NHUGE);
+}
+
+/*
+ * The hugetlb MR as the requester's local buffer: a WRITE from it into
+ * the destination buffer (an MR with remote write), and a READ into it.
+ */
+static void hugetlb_local(struct huge *h)
+{
+	size_t off = HUGE - 3000, len = 2 * HUGE + 6000;
+	int st;
+
+	pattern_fill(h->tgt, SIZE, 50);
+	memset(h->dst, 0xee, SIZE);
+	st = loopback_rdma(&h->lb, IBV_WR_RDMA_WRITE, h->tgt + off, h->hmr->lkey,
+			   h->dst + off, h->dmr->rkey, len);
+	expect(succeeded(st, "WRITE from the hugetlb MR") &&
+	       pattern_check_at(h->dst + off, len, 50, off, "WRITE from the hugetlb MR"),
+	       "hugetlb MR, local: WRITE from +%#zx, %zu bytes, across huge pages",
+	       off, len);
+	if (st != IBV_WC_SUCCESS && loopback_reconnect(&h->lb))
+		exit(1);
+
+	pattern_fill(h->src, SIZE, 51);
+	memset(h->tgt, 0xee, SIZE);
+	st = loopback_rdma(&h->lb, IBV_WR_RDMA_READ, h->tgt + off, h->hmr->lkey,
+			   h->src + off, h->smr->rkey, len);
+	expect(succeeded(st, "READ into the hugetlb MR") &&
+	       pattern_check_at(h->tgt + off, len, 51, off, "READ into the hugetlb MR") &&
+	       bytes_check(h->tgt, off, 0xee, "before the READ") &&
+	       bytes_check(h->tgt + off + len, SIZE - off - len, 0xee, "after the READ"),
+	       "hugetlb MR, local: READ into +%#zx, %zu bytes, across huge pages",
+	       off, len);
+	if (st != IBV_WC_SUCCESS && loopback_reconnect(&h->lb))
+		exit(1);
+}
+
+/* Data written through one MR is seen through the other. */
+static void both_mrs(struct huge *h)
+{
+	expect(write_ok(h, h->hmr, 0, SIZE, 60, "WRITE through the hugetlb MR") &&
+	       read_is(h, h->pmr, 0, SIZE, 60, "READ through the plain MR") &&
+	       write_ok(h, h->pmr, HUGE / 2, 2 * HUGE, 61, "WRITE through the plain MR") &&
+	       read_is(h, h->hmr, HUGE / 2, 2 * HUGE, 61, "READ through the hugetlb MR"),
+	       "both MRs: each sees what the other wrote");
+}
+
+/* --- one huge page unmapped --- */
+
+static size_t hole_off(void)
+{
+	return HOLE * HUGE;
+}
+
+/* The huge pages other than the hole hold @seed and take WRITE/READ. */
+static bool others_work(struct huge *h, struct ibv_mr *mr, unsigned int seed,
+			unsigned int wseed)
+{
+	size_t end = hole_off() + HUGE;
+
+	return read_is(h, mr, 0, hole_off(), seed, "before the hole: READ") &&
+	       read_is(h, mr, end, SIZE - end, seed, "after the hole: READ") &&
+	       write_ok(h, mr, end, SIZE - end, wseed, "after the hole: WRITE") &&
+	       read_is(h, mr, end, SIZE - end, wseed, "after the hole: READ back") &&
+	       write_ok(h, mr, 0, hole_off(), wseed, "before the hole: WRITE") &&
+	       read_is(h, mr, 0, hole_off(), wseed, "before the hole: READ back");
+}
+
+static bool hole_refused(struct huge *h, struct ibv_mr *mr)
+{
+	return access_error(h, IBV_WR_RDMA_READ, mr, hole_off(), HUGE, "hole: READ") &&
+	       access_error(h, IBV_WR_RDMA_WRITE, mr, hole_off(), HUGE, "hole: WRITE") &&
+	       access_error(h, IBV_WR_RDMA_READ, mr, hole_off() - 4096, 8192,
+			    "READ running into the hole") &&
+	       access_error(h, IBV_WR_RDMA_READ, mr, hole_off() + HUGE - 1, 2,
+			    "READ running out of the hole") &&
+	       access_error(h, IBV_WR_RDMA_WRITE, mr, hole_off() + HUGE - 4096, 8192,
+			    "WRITE running out of the hole");
+}
+
+static void unmapped_huge_page(struct huge *h)
+{
+	unsigned char *hole = h->tgt + hole_off();
+	size_t end = hole_off() + HUGE;
+	bool ok;
+
+	/* Every huge page mapped on the device through both MRs first. */
+	ok = write_ok(h, h->hmr, 0, SIZE, 70, "prime: WRITE") &&
+	     read_is(h, h->hmr, 0, SIZE, 70, "prime: READ hugetlb MR") &&
+	     read_is(h, h->pmr, 0, SIZE, 70, "prime: READ plain MR");
+	expect(ok, "munmap: both MRs map every huge page before the munmap");
+	if (munmap(hole, HUGE)) {
+		perror("munmap");
+		exit(1);
+	}
+	expect(hole_refused(h, h->hmr),
+	       "munmap: WRITE/READ of the unmapped huge page through the hugetlb "
+	       "MR: IBV_WC_REM_ACCESS_ERR");
+	/* The refused WRITEs must not have reached the pages around the hole. */
+	ok = pattern_check(h->tgt, hole_off(), 70, "CPU: before the hole") &&
+	     pattern_check_at(h->tgt + end, SIZE - end, 70, end, "CPU: after the hole");
+	expect(ok && others_work(h, h->hmr, 70, 71),
+	       "munmap: the other huge pages keep their data and work (hugetlb MR)");
+	expect(hole_refused(h, h->pmr),
+	       "munmap: the same through the plain ODP MR: IBV_WC_REM_ACCESS_ERR");
+	expect(others_work(h, h->pmr, 71, 72),
+	       "munmap: the other huge pages keep their data and work (plain MR)");
+
+	if (!map_huge(hole, HUGE)) {
+		perror("mmap(MAP_HUGETLB | MAP_FIXED)");
+		exit(1);
+	}
+	expect(read_zero(h, h->hmr, hole_off(), HUGE, "new huge page: READ") &&
+	       write_ok(h, h->hmr, hole_off() - 4096, HUGE + 8192, 73,
+			"new huge page: WRITE across it") &&
+	       read_is(h, h->pmr, hole_off() - 4096, HUGE + 8192, 73,
+		       "new huge page: READ through the plain MR"),
+	       "munmap: a new huge page there reads as zeros and takes WRITE/READ");
+
+	/* Ordinary pages where a huge page was: no longer hugetlb memory. */
+	map_anon(hole, HUGE);
+	pattern_fill_at(hole, HUGE, 74, hole_off());
+	expect(access_error(h, IBV_WR_RDMA_READ, h->hmr, hole_off(), 4096,
+			    "4 KiB pages: READ through the hugetlb MR"),
+	       "munmap: 4 KiB pages there are refused through the hugetlb MR "
+	       "(IBV_WC_REM_ACCESS_ERR)");
+	expect(read_is(h, h->pmr, hole_off(), HUGE, 74, "4 KiB pages: READ plain MR") &&
+	       read_is(h, h->hmr, end + 4096, SIZE - end - 4096, 72,
+		       "after the hole: READ hugetlb MR"),
+	       "munmap: the plain MR reads the 4 KiB pages, the hugetlb MR the rest");
+}
+
+static void usage(const char *prog)
+{
+	fprintf(stderr, "usage: %s [-d dev] [-g gid_index]\n", prog);
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	struct loopback_opts o = { .dev = "rxe0", .gid_index = 1 };
+	struct huge h = { 0 };
+	long free0, free1;
+	int c;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while ((c = getopt(argc, argv, "d:g:")) != -1) {
+		switch (c) {
+		case 'd': o.dev = optarg; break;
+		case 'g': o.gid_index = atoi(optarg); break;
+		default: usage(argv[0]);
+		}
+	}
+	if (loopback_open(&h.lb, &o))
+		return 1;
+	if (!loopback_has_odp_rc(&h.lb, IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ)) {
+		printf("%s does not advertise RC ODP for RDMA WRITE and READ\n", o.dev);
+		return EXIT_SKIP;
+	}
+	free0 = meminfo("HugePages_Free");
+	h.tgt = map_huge(NULL, SIZE);
+	if (!h.tgt) {
+		printf("mmap(MAP_HUGETLB) of %d 2 MiB huge pages failed: %s "
+		       "(HugePages_Free %ld; boot with hugepages=N)\n", NHUGE,
+		       strerror(errno), free0);
+		return EXIT_SKIP;
+	}
+	if (loopback_connect(&h.lb))
+		return 1;
+	h.src = map_anon(NULL, SIZE);
+	h.dst = map_anon(NULL, SIZE);
+	h.smr = reg(&h, h.src, ODP_RW, "source");
+	h.dmr = reg(&h, h.dst, ODP_RW, "destination");
+	h.hmr = reg(&h, h.tgt, ODP_RW | IBV_ACCESS_HUGETLB, "ON_DEMAND | HUGETLB");
+	h.pmr = reg(&h, h.tgt, ODP_RW, "ON_DEMAND over hugetlb memory");
+	expect(h.hmr, "reg: ON_DEMAND | HUGETLB over %d huge pages", NHUGE);
+	expect(h.pmr, "reg: ON_DEMAND alone over the same huge pages");
+	if (!h.smr || !h.dmr || !h.hmr || !h.pmr)
+		return 1;
+	expect(vm_pinned_kb() == 0, "reg: nothing pinned (VmPin %ld kB)", vm_pinned_kb());
+
+	spans_through(&h, h.hmr, "hugetlb MR", 10);
+	expect(meminfo("HugePages_Free") == free0 - NHUGE, "hugetlb MR: the "
+	       "device's first WRITE faulted in %d huge pages (HugePages_Free "
+	       "%ld, %ld before)", NHUGE, meminfo("HugePages_Free"), free0);
+	cpu_then_read(&h, h.hmr, "hugetlb MR", 30);
+	hugetlb_local(&h);
+	spans_through(&h, h.pmr, "plain MR", 40);
+	cpu_then_read(&h, h.pmr, "plain MR", 59);
+	both_mrs(&h);
+	unmapped_huge_page(&h);
+
+	ibv_dereg_mr(h.hmr);
+	ibv_dereg_mr(h.pmr);
+	ibv_dereg_mr(h.smr);
+	ibv_dereg_mr(h.dmr);
+	munmap(h.tgt, SIZE);
+	loopback_close(&h.lb);
+	free1 = meminfo("HugePages_Free");
+	expect(free1 == free0, "end: every huge page is back in the pool "
+	       "(HugePages_Free %ld, %ld before)", free1, free0);
+	printf("odp_hugetlb: %d checks failed\n", expect_failures());
+	return expect_failures() ? 1 : 0;
+}
