@@ -463,7 +463,7 @@ struct odp_mapper {
 	int ret;
 	struct page *published;	/* what the fault left in the entry */
 	struct page *mapped;	/* what the page tables held then */
-	struct completion started;
+	struct completion go;	/* map now */
 	struct completion done;
 };
 
@@ -472,9 +472,12 @@ static int odp_mapper_fn(void *arg)
 	struct odp_mapper *m = arg;
 
 	kthread_use_mm(m->mm);
-	complete(&m->started);
-	m->ret = ib_umem_odp_map_dma_and_lock(m->odp, m->addr, 8, ODP_R | ODP_W,
-					      true);
+	/* Not uninterruptible: that state means "waiting for the mutex". */
+	if (wait_for_completion_interruptible(&m->go))
+		m->ret = -EINTR;
+	else
+		m->ret = ib_umem_odp_map_dma_and_lock(m->odp, m->addr, 8,
+						      ODP_R | ODP_W, true);
 	if (m->ret >= 0) {
 		/* Lockless and non-faulting: compares against the PTE. */
 		m->published = virt_to_page(odp_kunit_page(m->odp, 0));
@@ -492,6 +495,7 @@ struct odp_zapper {
 	struct mm_struct *mm;
 	unsigned long addr;
 	int err;
+	struct completion go;	/* zap now */
 	struct completion done;
 };
 
@@ -500,6 +504,7 @@ static int odp_zapper_fn(void *arg)
 	struct odp_zapper *z = arg;
 
 	kthread_use_mm(z->mm);
+	wait_for_completion(&z->go);
 	z->err = do_madvise(z->mm, z->addr, PAGE_SIZE, MADV_DONTNEED);
 	kthread_unuse_mm(z->mm);
 	complete(&z->done);
@@ -535,35 +540,40 @@ static void odp_kunit_fault_retries(struct kunit *test)
 	bool blocked;
 
 	odp_kunit_poke(test, addr, 0x01d);
-	init_completion(&m.started);
+	init_completion(&m.go);
 	init_completion(&m.done);
+	init_completion(&z.go);
 	init_completion(&z.done);
-	mutex_lock(&odp->umem_mutex);
+	/* Both threads exist before the mutex is taken: no allocation under it. */
 	task = kthread_run(odp_mapper_fn, &m, "odp-kunit-mapper");
-	if (IS_ERR(task)) {
-		mutex_unlock(&odp->umem_mutex);
-		KUNIT_FAIL(test, "kthread_run: %ld", PTR_ERR(task));
+	KUNIT_ASSERT_FALSE(test, IS_ERR(task));
+	get_task_struct(task);
+	zapper = kthread_run(odp_zapper_fn, &z, "odp-kunit-zapper");
+	if (IS_ERR(zapper)) {
+		complete(&m.go);
+		wait_for_completion(&m.done);
+		put_task_struct(task);
+		KUNIT_FAIL(test, "kthread_run: %ld", PTR_ERR(zapper));
 		return;
 	}
-	get_task_struct(task);
-	wait_for_completion(&m.started);
+
+	mutex_lock(&odp->umem_mutex);
+	complete(&m.go);
 	/* The mapper faults the page in, then waits for the mutex. */
 	blocked = odp_kunit_wait_blocked(task);
 	/*
-	 * Zap from another thread: taking the mmap lock here, under
+	 * Zap from the other thread: taking the mmap lock here, under
 	 * umem_mutex, would invert the order invalidations use.
 	 */
 	WRITE_ONCE(ctx->test_holds_mutex, true);
-	zapper = kthread_run(odp_zapper_fn, &z, "odp-kunit-zapper");
-	if (!IS_ERR(zapper))
-		wait_for_completion(&z.done);
+	complete(&z.go);
+	wait_for_completion(&z.done);
 	WRITE_ONCE(ctx->test_holds_mutex, false);
 	mutex_unlock(&odp->umem_mutex);
 	wait_for_completion(&m.done);
 	put_task_struct(task);
 
 	KUNIT_EXPECT_TRUE(test, blocked);
-	KUNIT_EXPECT_FALSE(test, IS_ERR(zapper));
 	KUNIT_EXPECT_EQ(test, z.err, 0);
 	KUNIT_EXPECT_EQ(test, m.ret, 1);
 	KUNIT_EXPECT_NOT_NULL(test, m.mapped);
