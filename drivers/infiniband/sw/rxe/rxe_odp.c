@@ -24,6 +24,27 @@
 
 /* How far past a missing page one fault may reach into the request. */
 #define RXE_ODP_FAULT_AHEAD	SZ_2M
+/*
+ * With background fault-ahead, a miss faults this much itself and leaves
+ * the rest of the request to a worker, which faults it in steps of this
+ * size while the QP copies what is already there.
+ */
+#define RXE_ODP_FAULT_STEP	SZ_64K
+
+static bool odp_fault_behind = true;
+module_param(odp_fault_behind, bool, 0644);
+MODULE_PARM_DESC(odp_fault_behind,
+		 "fault the rest of a request in the background (default: on)");
+
+/* Per ODP MR (the umem's private): the background fault-ahead. */
+struct rxe_odp_mr {
+	struct rxe_mr *mr;
+	struct work_struct ahead;
+	spinlock_t lock;	/* guards next, end and access */
+	unsigned long next;	/* still to fault: [next, end) */
+	unsigned long end;
+	u64 access;
+};
 
 /* --- capabilities --- */
 
@@ -86,6 +107,63 @@ static const struct mmu_interval_notifier_ops rxe_odp_mni_ops = {
 	.invalidate = rxe_odp_invalidate,
 };
 
+/* --- background fault-ahead --- */
+
+static void rxe_odp_ahead_work(struct work_struct *work)
+{
+	struct rxe_odp_mr *omr = container_of(work, struct rxe_odp_mr, ahead);
+	struct ib_umem_odp *odp = to_ib_umem_odp(omr->mr->umem);
+	unsigned long start, len;
+	u64 access;
+
+	for (;;) {
+		spin_lock(&omr->lock);
+		start = omr->next;
+		len = min(omr->end - omr->next, (unsigned long)RXE_ODP_FAULT_STEP);
+		omr->next += len;
+		access = omr->access;
+		spin_unlock(&omr->lock);
+		if (!len)
+			return;
+		/* Best effort: the QP reports a failing page when it gets there. */
+		if (ib_umem_odp_map_dma_and_lock(odp, start, len, access, true) < 0)
+			break;
+		mutex_unlock(&odp->umem_mutex);
+	}
+	spin_lock(&omr->lock);
+	omr->next = omr->end;
+	spin_unlock(&omr->lock);
+}
+
+/* Have [start, end) faulted in the background, continuing a pending run. */
+static void rxe_odp_ahead(struct rxe_odp_mr *omr, unsigned long start,
+			  unsigned long end, u64 access)
+{
+	spin_lock(&omr->lock);
+	if (omr->next < omr->end && start >= omr->next && start <= omr->end &&
+	    access == omr->access) {
+		omr->end = max(omr->end, end);
+	} else {
+		omr->next = start;
+		omr->end = end;
+		omr->access = access;
+	}
+	spin_unlock(&omr->lock);
+	queue_work(system_unbound_wq, &omr->ahead);
+}
+
+/**
+ * rxe_odp_mr_cleanup - stop an ODP MR's background work before it is freed
+ * @mr: an ODP MR whose last reference is gone
+ */
+void rxe_odp_mr_cleanup(struct rxe_mr *mr)
+{
+	struct rxe_odp_mr *omr = to_ib_umem_odp(mr->umem)->private;
+
+	cancel_work_sync(&omr->ahead);
+	kfree(omr);
+}
+
 /* --- registration --- */
 
 /**
@@ -104,17 +182,25 @@ static const struct mmu_interval_notifier_ops rxe_odp_mni_ops = {
 int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 			 int access, struct rxe_mr *mr)
 {
+	struct rxe_odp_mr *omr;
 	struct ib_umem_odp *odp;
 
 	rxe_mr_init(access, mr);
+	omr = kzalloc(sizeof(*omr), GFP_KERNEL);
+	if (!omr)
+		return -ENOMEM;
 	odp = ib_umem_odp_get(&rxe->ib_dev, start, length, access,
 			      &rxe_odp_mni_ops);
 	if (IS_ERR(odp)) {
 		rxe_dbg_mr(mr, "ODP umem over %#llx+%#llx: %ld\n", start,
 			   length, PTR_ERR(odp));
+		kfree(omr);
 		return PTR_ERR(odp);
 	}
-	odp->private = mr;
+	omr->mr = mr;
+	INIT_WORK(&omr->ahead, rxe_odp_ahead_work);
+	spin_lock_init(&omr->lock);
+	odp->private = omr;
 	mr->umem = &odp->umem;
 	mr->page_shift = odp->page_shift;
 	mr->page_mask = ~(BIT_ULL(odp->page_shift) - 1);
@@ -189,6 +275,13 @@ static int rxe_odp_lock_range(struct rxe_mr *mr, unsigned long va,
 	mutex_unlock(&odp->umem_mutex);
 
 	ahead = rxe_odp_fault_len(odp, va, length, extent);
+	if (READ_ONCE(odp_fault_behind) &&
+	    ahead > max_t(u64, length, RXE_ODP_FAULT_STEP)) {
+		u64 now = max_t(u64, length, RXE_ODP_FAULT_STEP);
+
+		rxe_odp_ahead(odp->private, va + now, va + ahead, access);
+		ahead = now;
+	}
 	ret = ib_umem_odp_map_dma_and_lock(odp, va, ahead, access, true);
 	/* The rest of the request may be unmapped: this part may not be. */
 	if (ret < 0 && ahead > length)

@@ -25,6 +25,7 @@ int rxe_odp_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
 		      u64 swap_add, u64 *orig_val);
 int rxe_odp_atomic_write(struct rxe_mr *mr, u64 iova, u64 value);
 int rxe_odp_flush(struct rxe_mr *mr, u64 iova, unsigned int length);
+void rxe_odp_mr_cleanup(struct rxe_mr *mr);
 
 #else
 
@@ -62,6 +63,10 @@ static inline int rxe_odp_flush(struct rxe_mr *mr, u64 iova,
 				unsigned int length)
 {
 	return -EOPNOTSUPP;
+}
+
+static inline void rxe_odp_mr_cleanup(struct rxe_mr *mr)
+{
 }
 
 #endif /* CONFIG_INFINIBAND_ON_DEMAND_PAGING */
