@@ -76,19 +76,47 @@ static bool odp_needs_page_list(struct ib_device *dev)
 	return !ib_uses_virt_dma(dev);
 }
 
-static int odp_alloc_entries(struct ib_umem_odp *odp, size_t n)
+/*
+ * The entries are allocated by the first mapping call, not at registration:
+ * registering stays O(1) in the size of the range, and a range nothing
+ * touches costs no memory. Until then dma_list is NULL and npages 0; every
+ * reader holds umem_mutex and, like unmapping, looks at npages first or
+ * runs after a mapping call.
+ */
+static int odp_alloc_entries(struct ib_umem_odp *odp)
 {
 	const gfp_t gfp = GFP_KERNEL_ACCOUNT | __GFP_NOWARN;
+	size_t n = ib_umem_odp_num_pages(odp);
+	struct page **pages = NULL;
+	dma_addr_t *dmas;
 
-	odp->dma_list = kvcalloc(n, sizeof(*odp->dma_list), gfp);
-	if (!odp->dma_list)
+	if (READ_ONCE(odp->dma_list))
+		return 0;
+	/* Allocated before taking umem_mutex: reclaim may invalidate. */
+	dmas = kvcalloc(n, sizeof(*dmas), gfp);
+	if (dmas && odp_needs_page_list(odp->umem.ibdev))
+		pages = kvcalloc(n, sizeof(*pages), gfp);
+	if (!dmas || (odp_needs_page_list(odp->umem.ibdev) && !pages)) {
+		kvfree(dmas);
 		return -ENOMEM;
-	if (odp_needs_page_list(odp->umem.ibdev)) {
-		odp->page_list = kvcalloc(n, sizeof(*odp->page_list), gfp);
-		if (!odp->page_list)
-			return -ENOMEM;
 	}
+	mutex_lock(&odp->umem_mutex);
+	if (!odp->dma_list) {
+		odp->page_list = pages;
+		WRITE_ONCE(odp->dma_list, dmas);
+		dmas = NULL;
+		pages = NULL;
+	}
+	mutex_unlock(&odp->umem_mutex);
+	kvfree(pages);
+	kvfree(dmas);
 	return 0;
+}
+
+/* Entry arrays kvmalloc() could never provide are refused at registration. */
+static bool odp_entries_possible(size_t n)
+{
+	return n <= INT_MAX / sizeof(dma_addr_t);
 }
 
 static struct page *odp_entry_page(struct ib_umem_odp *odp, size_t idx)
@@ -176,9 +204,8 @@ static int odp_init_range(struct ib_umem_odp *odp, unsigned long addr,
 	odp->umem.address = addr;
 	odp->umem.length = size;
 	odp->umem.iova = addr;
-	ret = odp_alloc_entries(odp, (end - start) >> odp->page_shift);
-	if (ret)
-		return ret;
+	if (!odp_entries_possible((end - start) >> odp->page_shift))
+		return -ENOMEM;
 	return mmu_interval_notifier_insert(&odp->notifier, mm, start,
 					    end - start, ops);
 }
@@ -590,8 +617,9 @@ static int odp_fault_prepare(struct odp_fault *f, struct ib_umem_odp *odp,
 			     u64 addr, u64 bcnt, u64 access, bool fault)
 {
 	unsigned long psize = 1UL << odp->page_shift;
-	u64 last;
 	size_t npfns;
+	u64 last;
+	int ret;
 
 	if (odp->is_implicit_odp || !bcnt || !access ||
 	    (access & ~(ODP_READ_ALLOWED_BIT | ODP_WRITE_ALLOWED_BIT)))
@@ -617,6 +645,9 @@ static int odp_fault_prepare(struct odp_fault *f, struct ib_umem_odp *odp,
 		if (access & ODP_WRITE_ALLOWED_BIT)
 			f->range.default_flags |= HMM_PFN_REQ_WRITE;
 	}
+	ret = odp_alloc_entries(odp);
+	if (ret)
+		return ret;
 	npfns = f->chunk >> PAGE_SHIFT;
 	f->range.hmm_pfns = kvmalloc_array(npfns, sizeof(unsigned long),
 					   GFP_KERNEL);

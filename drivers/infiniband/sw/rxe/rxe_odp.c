@@ -239,6 +239,9 @@ static bool rxe_odp_present(struct ib_umem_odp *odp, unsigned long va,
 	size_t idx = ib_umem_odp_index(odp, va);
 	size_t last = ib_umem_odp_index(odp, va + length - 1);
 
+	/* No entries yet: the umem allocates them on the first fault. */
+	if (!odp->dma_list)
+		return false;
 	for (; idx <= last; idx++) {
 		if ((odp->dma_list[idx] & access) != access)
 			return false;
@@ -449,7 +452,7 @@ int rxe_odp_flush(struct rxe_mr *mr, u64 iova, unsigned int length)
 		return err;
 	va = rxe_odp_va(mr, iova);
 	mutex_lock(&odp->umem_mutex);
-	while (length) {
+	while (length && odp->dma_list) {
 		unsigned int n = min_t(unsigned long, length,
 				       psize - (va & (psize - 1)));
 
