@@ -5,6 +5,10 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <infiniband/verbs.h>
 
 #include "check.h"
 
@@ -116,4 +120,59 @@ void expect(bool ok, const char *fmt, ...)
 int expect_failures(void)
 {
 	return failures;
+}
+
+void *map_anon(void *addr, size_t len)
+{
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | (addr ? MAP_FIXED : 0);
+	void *p = mmap(addr, len, PROT_READ | PROT_WRITE, flags, -1, 0);
+
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(1);
+	}
+	return p;
+}
+
+const char *wc_status_name(int st)
+{
+	return st < 0 ? "no completion" : ibv_wc_status_str(st);
+}
+
+long proc_field(const char *path, const char *key)
+{
+	char line[256], fmt[64];
+	long n = -1;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	snprintf(fmt, sizeof(fmt), "%s: %%ld", key);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, fmt, &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+long rdma_res_count(const char *dev, const char *kind)
+{
+	char line[512], key[32], name[64];
+	FILE *f = popen("rdma resource show 2>/dev/null", "r");
+	long n = -1;
+	char *p;
+
+	if (!f)
+		return -1;
+	snprintf(name, sizeof(name), " %s: ", dev);
+	snprintf(key, sizeof(key), " %s ", kind);
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, name))
+			continue;
+		p = strstr(line, key);
+		if (p)
+			n = strtol(p + strlen(key), NULL, 10);
+	}
+	pclose(f);
+	return n;
 }

@@ -36,4 +36,19 @@ void expect(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)))
 /* Failures counted by expect() so far. */
 int expect_failures(void);
 
+/* Test memory: @len private anonymous bytes (at @addr, MAP_FIXED, if set). */
+void *map_anon(void *addr, size_t len);
+
+/* A completion status by name; a negative @st means no completion came. */
+const char *wc_status_name(int st);
+
+/* The number after "@key:" in a /proc file such as /proc/meminfo, or -1. */
+long proc_field(const char *path, const char *key);
+
+/*
+ * The device's count of @kind ("mr", "qp", "pd") from the kernel's
+ * resource tracking (`rdma resource show`), or -1 without the tool.
+ */
+long rdma_res_count(const char *dev, const char *kind);
+
 #endif

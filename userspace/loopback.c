@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
 #include "loopback.h"
 
 static struct ibv_context *open_by_name(const char *name)
@@ -298,15 +299,5 @@ bool loopback_has_odp_ud(struct loopback *lb, uint32_t ud_caps)
 
 long vm_pinned_kb(void)
 {
-	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmPin: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
+	return proc_field("/proc/self/status", "VmPin");
 }

@@ -67,18 +67,6 @@ struct bad {
 
 /* --- small helpers --- */
 
-static void *map_anon(void *addr, size_t len)
-{
-	int flags = MAP_PRIVATE | MAP_ANONYMOUS | (addr ? MAP_FIXED : 0);
-	void *p = mmap(addr, len, PROT_READ | PROT_WRITE, flags, -1, 0);
-
-	if (p == MAP_FAILED) {
-		perror("mmap");
-		exit(1);
-	}
-	return p;
-}
-
 static struct ibv_mr *reg(struct bad *b, void *buf, size_t len, int access)
 {
 	struct ibv_mr *mr = ibv_reg_mr(b->lb.pd, buf, len, access);
@@ -97,71 +85,8 @@ static const char *errno_name(int e)
 	return n ? n : "unknown errno";
 }
 
-static const char *status_str(int st)
-{
-	return st < 0 ? "no completion" : ibv_wc_status_str(st);
-}
-
 /* A line of /proc/self/status ("VmRSS", ...) in kB, or -1. */
-static long proc_status_kb(const char *key)
-{
-	char line[256], fmt[64];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	snprintf(fmt, sizeof(fmt), "%s: %%ld kB", key);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, fmt, &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
-
 /* A line of /proc/meminfo in kB, or -1. */
-static long meminfo_kb(const char *key)
-{
-	char line[256], fmt[64];
-	long kb = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return -1;
-	snprintf(fmt, sizeof(fmt), "%s: %%ld kB", key);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, fmt, &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
-
-/*
- * The device's count of @kind ("mr", "qp", "pd") from the kernel's
- * resource tracking (`rdma resource show`), or -1 without the tool.
- */
-static long res_count(const char *dev, const char *kind)
-{
-	char line[512], key[32], name[64];
-	FILE *f = popen("rdma resource show 2>/dev/null", "r");
-	long n = -1;
-	char *p;
-
-	if (!f)
-		return -1;
-	snprintf(name, sizeof(name), " %s: ", dev);
-	snprintf(key, sizeof(key), " %s ", kind);
-	while (fgets(line, sizeof(line), f)) {
-		if (!strstr(line, name))
-			continue;
-		p = strstr(line, key);
-		if (p)
-			n = strtol(p + strlen(key), NULL, 10);
-	}
-	pclose(f);
-	return n;
-}
-
 /* --- registration --- */
 
 /*
@@ -216,7 +141,7 @@ static void registration(struct bad *b)
 	size_t page = b->page;
 	unsigned char *anon = map_anon(NULL, 16 * page);
 	unsigned char *big = malloc(MiB), *small = malloc(16384);
-	long mrs = res_count(b->dev, "mr");
+	long mrs = rdma_res_count(b->dev, "mr");
 	struct ibv_pd *pd = ibv_alloc_pd(b->lb.ctx);
 	int odp = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_ON_DEMAND;
 	int ret;
@@ -262,7 +187,7 @@ static void registration(struct bad *b)
 	expect(ret == 0, "reg: the PD of the refused registrations deallocates "
 	       "(no MR left on it)%s%s", ret ? ": " : "", ret ? strerror(errno) : "");
 	if (mrs >= 0)
-		expect(res_count(b->dev, "mr") == mrs, "reg: %s's MR count is back "
+		expect(rdma_res_count(b->dev, "mr") == mrs, "reg: %s's MR count is back "
 		       "at %ld", b->dev, mrs);
 	expect(vm_pinned_kb() == 0, "reg: VmPin is 0 (%ld kB)", vm_pinned_kb());
 	free(big);
@@ -287,7 +212,7 @@ static void churn(struct bad *b, unsigned int n)
 	unsigned char *buf = mmap(NULL, CHURN_MAX, PROT_READ | PROT_WRITE,
 				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	struct ibv_mr *live[CHURN_LIVE] = { 0 };
-	long mrs = res_count(b->dev, "mr");
+	long mrs = rdma_res_count(b->dev, "mr");
 	long rss0, rss1, slab0, vm0, pin, max_pin = 0;
 	unsigned int i, failed = 0, slot;
 
@@ -295,9 +220,9 @@ static void churn(struct bad *b, unsigned int n)
 		perror("mmap");
 		exit(1);
 	}
-	rss0 = proc_status_kb("VmRSS");
-	slab0 = meminfo_kb("Slab");
-	vm0 = meminfo_kb("VmallocUsed");
+	rss0 = proc_field("/proc/self/status", "VmRSS");
+	slab0 = proc_field("/proc/meminfo", "Slab");
+	vm0 = proc_field("/proc/meminfo", "VmallocUsed");
 	for (i = 0; i < n; i++) {
 		size_t len = churn_len(i);
 		size_t off = len <= CHURN_MAX - b->page ? (i * 4099ul) % b->page : 0;
@@ -319,7 +244,7 @@ static void churn(struct bad *b, unsigned int n)
 	for (slot = 0; slot < CHURN_LIVE; slot++)
 		if (live[slot] && ibv_dereg_mr(live[slot]))
 			failed++;
-	rss1 = proc_status_kb("VmRSS");
+	rss1 = proc_field("/proc/self/status", "VmRSS");
 	expect(!failed, "churn: %u ODP MRs of 1 byte to 64 MiB registered and "
 	       "deregistered (%u failures)", n, failed);
 	expect(max_pin == 0, "churn: VmPin stayed 0 (at most %ld kB)", max_pin);
@@ -327,10 +252,10 @@ static void churn(struct bad *b, unsigned int n)
 		expect(rss1 - rss0 < RSS_SLACK_KB, "churn: VmRSS grew by %ld kB "
 		       "(limit %d kB)", rss1 - rss0, RSS_SLACK_KB);
 	if (mrs >= 0)
-		expect(res_count(b->dev, "mr") == mrs, "churn: %s's MR count is "
+		expect(rdma_res_count(b->dev, "mr") == mrs, "churn: %s's MR count is "
 		       "back at %ld", b->dev, mrs);
 	printf("  kernel memory after the churn: Slab %+ld kB, VmallocUsed %+ld kB\n",
-	       meminfo_kb("Slab") - slab0, meminfo_kb("VmallocUsed") - vm0);
+	       proc_field("/proc/meminfo", "Slab") - slab0, proc_field("/proc/meminfo", "VmallocUsed") - vm0);
 	munmap(buf, CHURN_MAX);
 }
 
@@ -365,7 +290,7 @@ static bool rem_access_err(struct bad *b, enum ibv_wr_opcode op, void *remote,
 	if (op == IBV_WR_RDMA_WRITE)
 		pattern_fill(b->src, len, 0xbad);
 	st = rdma(b, op, 0, remote, rkey, len);
-	printf("  %s: %s\n", what, status_str(st));
+	printf("  %s: %s\n", what, wc_status_name(st));
 	return st == IBV_WC_REM_ACCESS_ERR;
 }
 
@@ -378,13 +303,13 @@ static bool round_trip(struct bad *b, struct ibv_mr *mr, size_t off, size_t len,
 	pattern_fill_at(b->src + off, len, seed, off);
 	st = rdma(b, IBV_WR_RDMA_WRITE, off, b->tgt + off, mr->rkey, len);
 	if (st != IBV_WC_SUCCESS) {
-		fprintf(stderr, "%s: WRITE: %s\n", what, status_str(st));
+		fprintf(stderr, "%s: WRITE: %s\n", what, wc_status_name(st));
 		return false;
 	}
 	memset(b->dst + off, 0xee, len);
 	st = rdma(b, IBV_WR_RDMA_READ, off, b->tgt + off, mr->rkey, len);
 	if (st != IBV_WC_SUCCESS) {
-		fprintf(stderr, "%s: READ: %s\n", what, status_str(st));
+		fprintf(stderr, "%s: READ: %s\n", what, wc_status_name(st));
 		return false;
 	}
 	return pattern_check_at(b->tgt + off, len, seed, off, what) &&
@@ -458,7 +383,7 @@ static void missing_rights(struct bad *b)
 	st = rdma(b, IBV_WR_RDMA_READ, 0, b->tgt + off, ro->rkey, len);
 	expect(st == IBV_WC_SUCCESS &&
 	       pattern_check_at(b->dst, len, 400, off, "READ through the read-only MR"),
-	       "rights: READ through that MR works (%s)", status_str(st));
+	       "rights: READ through that MR works (%s)", wc_status_name(st));
 	expect(rem_access_err(b, IBV_WR_RDMA_READ, b->tgt + off, wo->rkey, len, r),
 	       "%s: IBV_WC_REM_ACCESS_ERR", r);
 	ibv_dereg_mr(ro);
@@ -550,7 +475,7 @@ static void local_fault(struct bad *b, enum ibv_wr_opcode op, unsigned char *loc
 		exit(1);
 	st = post_send_wait(b, op, local + loff, lmr->lkey, len, b->tgt + loff,
 			    tmr->rkey);
-	printf("  %s: %s\n", what, status_str(st));
+	printf("  %s: %s\n", what, wc_status_name(st));
 	if (st > IBV_WC_SUCCESS && st != IBV_WC_LOC_PROT_ERR)
 		printf("  note: Documentation/rxe_odp.rst says %s\n",
 		       ibv_wc_status_str(IBV_WC_LOC_PROT_ERR));
@@ -584,8 +509,8 @@ static void recv_fault(struct bad *b, unsigned char *recv, struct ibv_mr *rmr,
 	}
 	ok = wait_ids(b, ids, st, 2);
 	printf("  %s: receiver %s, sender %s (documented: receiver %s or %s, "
-	       "sender an error from the NAK)\n", what, status_str(st[0]),
-	       status_str(st[1]), ibv_wc_status_str(IBV_WC_LOC_PROT_ERR),
+	       "sender an error from the NAK)\n", what, wc_status_name(st[0]),
+	       wc_status_name(st[1]), ibv_wc_status_str(IBV_WC_LOC_PROT_ERR),
 	       ibv_wc_status_str(IBV_WC_LOC_QP_OP_ERR));
 	expect(ok && (st[0] == IBV_WC_LOC_PROT_ERR || st[0] == IBV_WC_LOC_QP_OP_ERR),
 	       "%s: the receive completes with a local error", what);
@@ -609,7 +534,7 @@ static void local_faults(struct bad *b)
 			    b->tgt, tmr->rkey);
 	expect(st == IBV_WC_SUCCESS && pattern_check(b->tgt, b->size, 600, "target"),
 	       "local: WRITE from all of the local ODP MR before the munmap (%s)",
-	       status_str(st));
+	       wc_status_name(st));
 	if (munmap(loc + hole, hole_len)) {
 		perror("munmap");
 		exit(1);
@@ -642,7 +567,7 @@ static void local_faults(struct bad *b)
 			    b->tgt, tmr->rkey);
 	expect(st == IBV_WC_SUCCESS && pattern_check(b->tgt, b->size, 602, "target"),
 	       "local: with the part mapped again, WRITE from all of the MR works (%s)",
-	       status_str(st));
+	       wc_status_name(st));
 	ibv_dereg_mr(lmr);
 	ibv_dereg_mr(tmr);
 	munmap(loc, b->size);
@@ -681,12 +606,12 @@ int main(int argc, char **argv)
 		       o.dev);
 		return EXIT_SKIP;
 	}
-	if (res_count(b.dev, "mr") < 0)
+	if (rdma_res_count(b.dev, "mr") < 0)
 		printf("no `rdma resource show`: MR counts are not checked\n");
 	b.page = sysconf(_SC_PAGESIZE);
 	b.size = NPAGES * b.page;
-	mrs = res_count(b.dev, "mr");
-	qps = res_count(b.dev, "qp");
+	mrs = rdma_res_count(b.dev, "mr");
+	qps = rdma_res_count(b.dev, "qp");
 
 	registration(&b);
 	churn(&b, n);
@@ -707,7 +632,7 @@ int main(int argc, char **argv)
 	ibv_dereg_mr(b.dmr);
 	loopback_close(&b.lb);
 	if (mrs >= 0)
-		expect(res_count(b.dev, "mr") == mrs && res_count(b.dev, "qp") == qps,
+		expect(rdma_res_count(b.dev, "mr") == mrs && rdma_res_count(b.dev, "qp") == qps,
 		       "end: %s's MR and QP counts are back at %ld and %ld",
 		       b.dev, mrs, qps);
 	expect(vm_pinned_kb() == 0, "end: VmPin is 0 (%ld kB)", vm_pinned_kb());

@@ -82,18 +82,6 @@ static enum page_class page_class(size_t i)
 	return (enum page_class)(i % 3);
 }
 
-static unsigned char *map_anon(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED) {
-		perror("mmap");
-		exit(1);
-	}
-	return p;
-}
-
 static struct ibv_mr *reg(struct forker *f, void *buf, bool odp)
 {
 	int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
@@ -388,9 +376,9 @@ int main(int argc, char **argv)
 		return 1;
 	f.page = sysconf(_SC_PAGESIZE);
 	f.size = NPAGES * f.page;
-	f.tgt = map_anon(f.size);
-	f.src = map_anon(f.size);
-	f.dst = map_anon(f.size);
+	f.tgt = map_anon(NULL, f.size);
+	f.src = map_anon(NULL, f.size);
+	f.dst = map_anon(NULL, f.size);
 	f.tmr = reg(&f, f.tgt, odp);
 	f.smr = reg(&f, f.src, odp);
 	f.dmr = reg(&f, f.dst, odp);

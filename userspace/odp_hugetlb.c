@@ -55,39 +55,6 @@ struct huge {
 	struct ibv_mr *smr, *dmr;
 };
 
-static const char *status_str(int st)
-{
-	return st < 0 ? "no completion" : ibv_wc_status_str(st);
-}
-
-static long meminfo(const char *key)
-{
-	char line[256], fmt[64];
-	long n = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return -1;
-	snprintf(fmt, sizeof(fmt), "%s: %%ld", key);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, fmt, &n) == 1)
-			break;
-	fclose(f);
-	return n;
-}
-
-static void *map_anon(void *addr, size_t len)
-{
-	int flags = MAP_PRIVATE | MAP_ANONYMOUS | (addr ? MAP_FIXED : 0);
-	void *p = mmap(addr, len, PROT_READ | PROT_WRITE, flags, -1, 0);
-
-	if (p == MAP_FAILED) {
-		perror("mmap");
-		exit(1);
-	}
-	return p;
-}
-
 /* @len bytes of 2 MiB huge pages (at @addr if given), or NULL. */
 static void *map_huge(void *addr, size_t len)
 {
@@ -134,7 +101,7 @@ static bool succeeded(int st, const char *what)
 {
 	if (st == IBV_WC_SUCCESS)
 		return true;
-	fprintf(stderr, "%s: %s\n", what, status_str(st));
+	fprintf(stderr, "%s: %s\n", what, wc_status_name(st));
 	return false;
 }
 
@@ -174,7 +141,7 @@ static bool access_error(struct huge *h, enum ibv_wr_opcode op, struct ibv_mr *m
 	st = rdma(h, op, mr, off, len);
 	if (st == IBV_WC_REM_ACCESS_ERR)
 		return true;
-	fprintf(stderr, "%s: %s, want %s\n", what, status_str(st),
+	fprintf(stderr, "%s: %s, want %s\n", what, wc_status_name(st),
 		ibv_wc_status_str(IBV_WC_REM_ACCESS_ERR));
 	return false;
 }
@@ -372,7 +339,7 @@ int main(int argc, char **argv)
 		printf("%s does not advertise RC ODP for RDMA WRITE and READ\n", o.dev);
 		return EXIT_SKIP;
 	}
-	free0 = meminfo("HugePages_Free");
+	free0 = proc_field("/proc/meminfo", "HugePages_Free");
 	h.tgt = map_huge(NULL, SIZE);
 	if (!h.tgt) {
 		printf("mmap(MAP_HUGETLB) of %d 2 MiB huge pages failed: %s "
@@ -395,9 +362,9 @@ int main(int argc, char **argv)
 	expect(vm_pinned_kb() == 0, "reg: nothing pinned (VmPin %ld kB)", vm_pinned_kb());
 
 	spans_through(&h, h.hmr, "hugetlb MR", 10);
-	expect(meminfo("HugePages_Free") == free0 - NHUGE, "hugetlb MR: the "
+	expect(proc_field("/proc/meminfo", "HugePages_Free") == free0 - NHUGE, "hugetlb MR: the "
 	       "device's first WRITE faulted in %d huge pages (HugePages_Free "
-	       "%ld, %ld before)", NHUGE, meminfo("HugePages_Free"), free0);
+	       "%ld, %ld before)", NHUGE, proc_field("/proc/meminfo", "HugePages_Free"), free0);
 	cpu_then_read(&h, h.hmr, "hugetlb MR", 30);
 	hugetlb_local(&h);
 	spans_through(&h, h.pmr, "plain MR", 40);
@@ -411,7 +378,7 @@ int main(int argc, char **argv)
 	ibv_dereg_mr(h.dmr);
 	munmap(h.tgt, SIZE);
 	loopback_close(&h.lb);
-	free1 = meminfo("HugePages_Free");
+	free1 = proc_field("/proc/meminfo", "HugePages_Free");
 	expect(free1 == free0, "end: every huge page is back in the pool "
 	       "(HugePages_Free %ld, %ld before)", free1, free0);
 	printf("odp_hugetlb: %d checks failed\n", expect_failures());

@@ -108,32 +108,6 @@ static void sleep_ms(int ms)
 		;
 }
 
-/*
- * The device's count of @kind ("mr", "qp", "pd") from the kernel's
- * resource tracking (`rdma resource show`), or -1 without the tool.
- */
-static long res_count(const char *dev, const char *kind)
-{
-	char line[512], key[32], name[64];
-	FILE *f = popen("rdma resource show 2>/dev/null", "r");
-	long n = -1;
-	char *p;
-
-	if (!f)
-		return -1;
-	snprintf(name, sizeof(name), " %s: ", dev);
-	snprintf(key, sizeof(key), " %s ", kind);
-	while (fgets(line, sizeof(line), f)) {
-		if (!strstr(line, name))
-			continue;
-		p = strstr(line, key);
-		if (p)
-			n = strtol(p + strlen(key), NULL, 10);
-	}
-	pclose(f);
-	return n;
-}
-
 struct counts {
 	long mr, qp, pd;
 };
@@ -141,9 +115,9 @@ struct counts {
 static struct counts res_counts(void)
 {
 	struct counts c = {
-		.mr = res_count(opts.dev, "mr"),
-		.qp = res_count(opts.dev, "qp"),
-		.pd = res_count(opts.dev, "pd"),
+		.mr = rdma_res_count(opts.dev, "mr"),
+		.qp = rdma_res_count(opts.dev, "qp"),
+		.pd = rdma_res_count(opts.dev, "pd"),
 	};
 
 	return c;

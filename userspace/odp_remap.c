@@ -65,18 +65,6 @@ static size_t part_len(struct remap *r)
 	return PART_PAGES * r->page;
 }
 
-static void *map_anon(void *addr, size_t len)
-{
-	int flags = MAP_PRIVATE | MAP_ANONYMOUS | (addr ? MAP_FIXED : 0);
-	void *p = mmap(addr, len, PROT_READ | PROT_WRITE, flags, -1, 0);
-
-	if (p == MAP_FAILED) {
-		perror("mmap");
-		exit(1);
-	}
-	return p;
-}
-
 static struct ibv_mr *reg(struct remap *r, void *buf, bool odp)
 {
 	int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
@@ -113,16 +101,11 @@ static int rdma(struct remap *r, enum ibv_wr_opcode op, size_t off, size_t len)
 	return st;
 }
 
-static const char *status_str(int st)
-{
-	return st < 0 ? "no completion" : ibv_wc_status_str(st);
-}
-
 static bool succeeded(int st, const char *what)
 {
 	if (st == IBV_WC_SUCCESS)
 		return true;
-	fprintf(stderr, "%s: %s\n", what, status_str(st));
+	fprintf(stderr, "%s: %s\n", what, wc_status_name(st));
 	return false;
 }
 
@@ -163,7 +146,7 @@ static bool access_error(struct remap *r, enum ibv_wr_opcode op, size_t off,
 	st = rdma(r, op, off, len);
 	if (st == IBV_WC_REM_ACCESS_ERR)
 		return true;
-	fprintf(stderr, "%s: %s, want %s\n", what, status_str(st),
+	fprintf(stderr, "%s: %s, want %s\n", what, wc_status_name(st),
 		ibv_wc_status_str(IBV_WC_REM_ACCESS_ERR));
 	return false;
 }

@@ -45,18 +45,6 @@ struct srq_test {
 	bool seen[NMSG];		/* messages received */
 };
 
-static unsigned char *map_anon(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED) {
-		perror("mmap");
-		exit(1);
-	}
-	return p;
-}
-
 static struct ibv_mr *reg(struct srq_test *t, void *buf, size_t len, bool odp)
 {
 	int access = IBV_ACCESS_LOCAL_WRITE;
@@ -311,8 +299,8 @@ int main(int argc, char **argv)
 	}
 	if (loopback_connect(&t.lb))
 		return 1;
-	t.rbuf = map_anon((size_t)NSLOTS * SLOT);
-	t.sbuf = map_anon((size_t)NSEND * SLOT);
+	t.rbuf = map_anon(NULL, (size_t)NSLOTS * SLOT);
+	t.sbuf = map_anon(NULL, (size_t)NSEND * SLOT);
 	t.rmr = reg(&t, t.rbuf, (size_t)NSLOTS * SLOT, odp);
 	t.smr = reg(&t, t.sbuf, (size_t)NSEND * SLOT, odp);
 	for (i = 0; i < OUTSTANDING; i++)

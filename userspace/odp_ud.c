@@ -62,18 +62,6 @@ struct msg {
 	unsigned int seed;	/* the payload's pattern and immediate */
 };
 
-static unsigned char *map_anon(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED) {
-		perror("mmap");
-		exit(1);
-	}
-	return p;
-}
-
 static struct ibv_mr *reg(struct ud *u, void *buf, bool odp)
 {
 	int access = IBV_ACCESS_LOCAL_WRITE;
@@ -432,8 +420,8 @@ int main(int argc, char **argv)
 	u.page = sysconf(_SC_PAGESIZE);
 	u.mtu = 128u << u.lb.mtu;	/* IBV_MTU_256 is 1 */
 	u.size = (NCOLD + NZERO) * SLOT_PAGES * u.page;
-	u.sbuf = map_anon(u.size);
-	u.rbuf = map_anon(u.size);
+	u.sbuf = map_anon(NULL, u.size);
+	u.rbuf = map_anon(NULL, u.size);
 	u.smr = reg(&u, u.sbuf, odp);
 	u.rmr = reg(&u, u.rbuf, odp);
 	printf("%s, UD payload up to %zu bytes, GID %s\n", odp ? "odp" : "pinned",
