@@ -113,11 +113,11 @@ static int to_rtr(struct loopback *lb, struct ibv_qp *qp, uint32_t dest)
 			     IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER);
 }
 
-static int to_rts(struct ibv_qp *qp)
+static int to_rts(struct loopback *lb, struct ibv_qp *qp)
 {
 	struct ibv_qp_attr a = {
 		.qp_state = IBV_QPS_RTS,
-		.timeout = 14,
+		.timeout = lb->timeout ? lb->timeout : 14,
 		.retry_cnt = 7,
 		.rnr_retry = 7,
 		.max_rd_atomic = 16,
@@ -141,7 +141,7 @@ int loopback_connect(struct loopback *lb)
 	}
 	for (i = 0; i < 2; i++) {
 		errno = 0;
-		if (to_rtr(lb, lb->qp[i], lb->qp[!i]->qp_num) || to_rts(lb->qp[i])) {
+		if (to_rtr(lb, lb->qp[i], lb->qp[!i]->qp_num) || to_rts(lb, lb->qp[i])) {
 			fprintf(stderr, "connect qp: %s\n", strerror(errno));
 			return -1;
 		}

@@ -22,6 +22,9 @@ struct loopback {
 	struct ibv_qp *qp[2];	/* qp[0] is the requester, qp[1] the responder */
 	struct ibv_srq *srq;	/* if set before loopback_connect(), both QPs
 				 * receive through it; loopback_close() frees it */
+	uint8_t timeout;	/* if set before loopback_connect(): the QPs'
+				 * local ACK timeout, 4.096 us << timeout
+				 * (default 14, 67 ms) */
 	uint8_t port;
 	int gid_index;
 	union ibv_gid gid;

@@ -621,7 +621,7 @@ static void odp_kunit_fault_race(struct kunit *test)
 	const size_t n = 16;
 	unsigned long addr = odp_kunit_anon(test, n, PROT_READ | PROT_WRITE);
 	struct ib_umem_odp *odp = odp_kunit_get(test, addr, n * PAGE_SIZE, ODP_RW);
-	unsigned long deadline = jiffies + 2 * HZ;
+	unsigned long deadline = jiffies + 5 * HZ;
 	unsigned int maps = 0, busy = 0, stale = 0, missing = 0;
 	struct task_struct *task;
 	struct odp_racer r = {
@@ -634,8 +634,13 @@ static void odp_kunit_fault_race(struct kunit *test)
 	task = kthread_run(odp_racer_fn, &r, "odp-kunit-racer");
 	KUNIT_ASSERT_FALSE(test, IS_ERR(task));
 
-	/* No assertion until the racer is gone: it uses this thread's mm. */
-	while (maps < 1000 && time_before(jiffies, deadline)) {
+	/*
+	 * No assertion until the racer is gone: it uses this thread's mm.
+	 * The racer may start late (one CPU, or a busy one): go on until it
+	 * has run some rounds too.
+	 */
+	while ((maps < 1000 || atomic_read(&r.round) < 20) &&
+	       time_before(jiffies, deadline)) {
 		u64 round;
 
 		ret = ib_umem_odp_map_dma_and_lock(odp, addr, n * PAGE_SIZE,
@@ -660,6 +665,7 @@ static void odp_kunit_fault_race(struct kunit *test)
 		}
 		mutex_unlock(&odp->umem_mutex);
 		maps++;
+		cond_resched();
 	}
 	atomic_set(&r.stop, 1);
 	wait_for_completion(&r.exited);

@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * odp_replay: duplicate RDMA READs that find their pages gone.
+ *
+ *   odp_replay [-d dev] [-g gid_index] [-r rounds]
+ *
+ * The QPs run with the shortest local ACK timeout, so the requester
+ * retransmits a long READ whenever the responder pauses; the READ's pages
+ * are invalidated first, and another thread keeps the mmap lock busy, so
+ * the responder pauses in its faults. The responder answers each
+ * duplicate by reading the memory again, and it may still be doing so
+ * after the requester has completed the READ. Each round (NCHUNK by
+ * default) READs a chunk of an ODP target, munmaps that chunk at once,
+ * and READs the next chunk: duplicates of the first READ now fault on
+ * unmapped pages. That must cost neither the second READ nor the QP
+ * anything: it completes with its data. A READ of the unmapped chunk
+ * itself still fails with a remote access error, and the chunk, mapped
+ * again with new data, reads back.
+ *
+ * Exit 0 when every check passed, 77 when the device does not advertise
+ * RC ODP for READ, 1 otherwise.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "loopback.h"
+
+#define CHUNK	(4ul << 20)
+#define NCHUNK	4
+#define SIZE	(NCHUNK * CHUNK)
+
+#define CONTEND	(512ul << 20)	/* the region the contender mprotects */
+
+#define ODP_RW	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
+		 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_ON_DEMAND)
+
+struct replay {
+	struct loopback lb;
+	unsigned char *tgt, *dst;
+	struct ibv_mr *tmr, *dmr;
+	unsigned int seed[NCHUNK];	/* pattern each target chunk holds */
+};
+
+/* --- pauses --- */
+
+/*
+ * Another thread of the process changes the protection of a large populated
+ * region over and over: each mprotect() holds the mmap lock for writing
+ * while it walks the region, and a responder's fault, which needs the lock
+ * for reading, waits for it.
+ */
+struct contender {
+	pthread_t thread;
+	unsigned char *mem;
+	volatile bool stop;
+};
+
+static void *contend(void *arg)
+{
+	struct contender *c = arg;
+
+	while (!c->stop) {
+		if (mprotect(c->mem, CONTEND, PROT_READ) ||
+		    mprotect(c->mem, CONTEND, PROT_READ | PROT_WRITE)) {
+			perror("mprotect");
+			exit(1);
+		}
+	}
+	return NULL;
+}
+
+static void start_contender(struct contender *c)
+{
+	c->mem = map_anon(NULL, CONTEND);
+	memset(c->mem, 1, CONTEND);
+	if (pthread_create(&c->thread, NULL, contend, c)) {
+		fprintf(stderr, "pthread_create failed\n");
+		exit(1);
+	}
+}
+
+static void stop_contender(struct contender *c)
+{
+	c->stop = true;
+	pthread_join(c->thread, NULL);
+	munmap(c->mem, CONTEND);
+}
+
+/* Drop the device's translations of chunk @c, keeping its data. */
+static void invalidate_chunk(unsigned char *p)
+{
+	if (mprotect(p, CHUNK, PROT_READ) ||
+	    mprotect(p, CHUNK, PROT_READ | PROT_WRITE)) {
+		perror("mprotect");
+		exit(1);
+	}
+}
+
+/* --- READs --- */
+
+static unsigned char *chunk(struct replay *r, int c)
+{
+	return r->tgt + c * CHUNK;
+}
+
+/* READ target chunk @c into the same place in dst; the completion status. */
+static int read_chunk(struct replay *r, int c)
+{
+	int st;
+
+	memset(r->dst + c * CHUNK, 0xee, CHUNK);
+	st = loopback_rdma(&r->lb, IBV_WR_RDMA_READ, r->dst + c * CHUNK,
+			   r->dmr->lkey, chunk(r, c), r->tmr->rkey, CHUNK);
+	if (st != IBV_WC_SUCCESS && loopback_reconnect(&r->lb)) {
+		fprintf(stderr, "cannot reconnect the QPs after an error\n");
+		exit(1);
+	}
+	return st;
+}
+
+static bool read_ok(struct replay *r, int c, const char *what)
+{
+	int st = read_chunk(r, c);
+
+	if (st != IBV_WC_SUCCESS) {
+		fprintf(stderr, "%s: %s\n", what, wc_status_name(st));
+		return false;
+	}
+	return pattern_check(r->dst + c * CHUNK, CHUNK, r->seed[c], what);
+}
+
+static void fill_chunk(struct replay *r, int c, unsigned int seed)
+{
+	r->seed[c] = seed;
+	pattern_fill(chunk(r, c), CHUNK, seed);
+}
+
+static void one_round(struct replay *r, int round)
+{
+	int c = round % NCHUNK, next = (round + 1) % NCHUNK;
+	bool ok;
+	int st;
+
+	invalidate_chunk(chunk(r, c));
+	ok = read_ok(r, c, "READ before the munmap");
+	if (munmap(chunk(r, c), CHUNK)) {
+		perror("munmap");
+		exit(1);
+	}
+	ok = ok && read_ok(r, next, "READ of the next chunk");
+	expect(ok, "round %d: READ chunk %d, munmap it, READ chunk %d: data "
+	       "and completion intact", round, c, next);
+
+	st = read_chunk(r, c);
+	expect(st == IBV_WC_REM_ACCESS_ERR, "round %d: READ of the unmapped "
+	       "chunk: %s", round, wc_status_name(st));
+
+	map_anon(chunk(r, c), CHUNK);
+	fill_chunk(r, c, 100 + round);
+	expect(read_ok(r, c, "READ after mapping again"),
+	       "round %d: chunk %d mapped again reads its new data", round, c);
+}
+
+static void usage(const char *prog)
+{
+	fprintf(stderr, "usage: %s [-d dev] [-g gid_index] [-r rounds]\n", prog);
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	struct loopback_opts o = { .dev = "rxe0", .gid_index = 1 };
+	struct replay r = { 0 };
+	struct contender cont = { 0 };
+	int rounds = NCHUNK, c, i;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while ((c = getopt(argc, argv, "d:g:r:")) != -1) {
+		switch (c) {
+		case 'd': o.dev = optarg; break;
+		case 'g': o.gid_index = atoi(optarg); break;
+		case 'r': rounds = atoi(optarg); break;
+		default: usage(argv[0]);
+		}
+	}
+	if (loopback_open(&r.lb, &o))
+		return 1;
+	if (!loopback_has_odp_rc(&r.lb, IBV_ODP_SUPPORT_READ)) {
+		printf("%s does not advertise RC ODP for RDMA READ\n", o.dev);
+		return EXIT_SKIP;
+	}
+	/* 4.096 us << 1: rxe rounds it up to one jiffy. */
+	r.lb.timeout = 1;
+	if (loopback_connect(&r.lb))
+		return 1;
+	r.tgt = map_anon(NULL, SIZE);
+	r.dst = map_anon(NULL, SIZE);
+	r.tmr = ibv_reg_mr(r.lb.pd, r.tgt, SIZE, ODP_RW);
+	r.dmr = ibv_reg_mr(r.lb.pd, r.dst, SIZE, ODP_RW);
+	if (!r.tmr || !r.dmr) {
+		perror("ibv_reg_mr");
+		return 1;
+	}
+	for (i = 0; i < NCHUNK; i++)
+		fill_chunk(&r, i, i + 1);
+	start_contender(&cont);
+	for (i = 0; i < rounds; i++)
+		one_round(&r, i);
+	stop_contender(&cont);
+
+	ibv_dereg_mr(r.tmr);
+	ibv_dereg_mr(r.dmr);
+	loopback_close(&r.lb);
+	printf("odp_replay: %d checks failed\n", expect_failures());
+	return expect_failures() ? 1 : 0;
+}
