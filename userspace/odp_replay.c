@@ -6,10 +6,10 @@
  *
  * The QPs run with the shortest local ACK timeout, so the requester
  * retransmits a long READ whenever the responder pauses; the READ's pages
- * are invalidated first, and another thread keeps the mmap lock busy, so
- * the responder pauses in its faults. The responder answers each
+ * are invalidated first, and another thread holds the mmap lock for a
+ * while, so the responder pauses in its first fault. The responder answers each
  * duplicate by reading the memory again, and it may still be doing so
- * after the requester has completed the READ. Each round (NCHUNK by
+ * after the requester has completed the READ. Each round (2 * NCHUNK by
  * default) READs a chunk of an ODP target, munmaps that chunk at once,
  * and READs the next chunk: duplicates of the first READ now fault on
  * unmapped pages. That must cost neither the second READ nor the QP
@@ -35,7 +35,7 @@
 #define NCHUNK	4
 #define SIZE	(NCHUNK * CHUNK)
 
-#define CONTEND	(512ul << 20)	/* the region the contender mprotects */
+#define CONTEND	(1ul << 30)	/* the region the contender mprotects */
 
 #define ODP_RW	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
 		 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_ON_DEMAND)
@@ -50,44 +50,76 @@ struct replay {
 /* --- pauses --- */
 
 /*
- * Another thread of the process changes the protection of a large populated
- * region over and over: each mprotect() holds the mmap lock for writing
- * while it walks the region, and a responder's fault, which needs the lock
- * for reading, waits for it.
+ * On request, another thread changes the protection of a large region
+ * mapped to the zero page, twice. Each mprotect() holds the mmap lock for
+ * writing while it walks the page tables, and a responder's fault, which
+ * needs the lock for reading, waits that long: several ACK timeouts.
  */
 struct contender {
 	pthread_t thread;
 	unsigned char *mem;
-	volatile bool stop;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int requests;		/* pauses asked for, not started yet */
+	bool stop;
 };
 
 static void *contend(void *arg)
 {
 	struct contender *c = arg;
 
-	while (!c->stop) {
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (!c->requests && !c->stop)
+			pthread_cond_wait(&c->cond, &c->lock);
+		if (c->stop)
+			break;
+		c->requests--;
+		pthread_mutex_unlock(&c->lock);
 		if (mprotect(c->mem, CONTEND, PROT_READ) ||
 		    mprotect(c->mem, CONTEND, PROT_READ | PROT_WRITE)) {
 			perror("mprotect");
 			exit(1);
 		}
+		pthread_mutex_lock(&c->lock);
 	}
+	pthread_mutex_unlock(&c->lock);
 	return NULL;
 }
 
 static void start_contender(struct contender *c)
 {
+	size_t off;
+
 	c->mem = map_anon(NULL, CONTEND);
-	memset(c->mem, 1, CONTEND);
+	/* One PTE per 4 KiB page, all on the zero page: page tables only. */
+	madvise(c->mem, CONTEND, MADV_NOHUGEPAGE);
+	for (off = 0; off < CONTEND; off += 4096)
+		(void)*(volatile unsigned char *)(c->mem + off);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
 	if (pthread_create(&c->thread, NULL, contend, c)) {
 		fprintf(stderr, "pthread_create failed\n");
 		exit(1);
 	}
 }
 
+/* Have the contender take the mmap lock now; it holds it when this returns. */
+static void pause_faults(struct contender *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->requests++;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	usleep(2000);
+}
+
 static void stop_contender(struct contender *c)
 {
+	pthread_mutex_lock(&c->lock);
 	c->stop = true;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
 	pthread_join(c->thread, NULL);
 	munmap(c->mem, CONTEND);
 }
@@ -141,13 +173,14 @@ static void fill_chunk(struct replay *r, int c, unsigned int seed)
 	pattern_fill(chunk(r, c), CHUNK, seed);
 }
 
-static void one_round(struct replay *r, int round)
+static void one_round(struct replay *r, struct contender *cont, int round)
 {
 	int c = round % NCHUNK, next = (round + 1) % NCHUNK;
 	bool ok;
 	int st;
 
 	invalidate_chunk(chunk(r, c));
+	pause_faults(cont);
 	ok = read_ok(r, c, "READ before the munmap");
 	if (munmap(chunk(r, c), CHUNK)) {
 		perror("munmap");
@@ -178,7 +211,7 @@ int main(int argc, char **argv)
 	struct loopback_opts o = { .dev = "rxe0", .gid_index = 1 };
 	struct replay r = { 0 };
 	struct contender cont = { 0 };
-	int rounds = NCHUNK, c, i;
+	int rounds = 2 * NCHUNK, c, i;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while ((c = getopt(argc, argv, "d:g:r:")) != -1) {
@@ -211,7 +244,7 @@ int main(int argc, char **argv)
 		fill_chunk(&r, i, i + 1);
 	start_contender(&cont);
 	for (i = 0; i < rounds; i++)
-		one_round(&r, i);
+		one_round(&r, &cont, i);
 	stop_contender(&cont);
 
 	ibv_dereg_mr(r.tmr);
