@@ -7,8 +7,8 @@
  * The QPs run with the shortest local ACK timeout, so the requester
  * retransmits a long READ whenever the responder pauses; the READ's pages
  * are invalidated first, and another thread holds the mmap lock for a
- * while, so the responder pauses in its first fault. The responder answers each
- * duplicate by reading the memory again, and it may still be doing so
+ * while, so the responder pauses in its first fault. The responder
+ * answers each duplicate by reading the memory again, and it may still be doing so
  * after the requester has completed the READ. Each round (2 * NCHUNK by
  * default) READs a chunk of an ODP target, munmaps that chunk at once,
  * and READs the next chunk: duplicates of the first READ now fault on
@@ -64,6 +64,16 @@ struct contender {
 	bool stop;
 };
 
+/* mprotect @p read-only and back: its ODP translations go, its data stays. */
+static void reprotect(void *p, size_t len)
+{
+	if (mprotect(p, len, PROT_READ) ||
+	    mprotect(p, len, PROT_READ | PROT_WRITE)) {
+		perror("mprotect");
+		exit(1);
+	}
+}
+
 static void *contend(void *arg)
 {
 	struct contender *c = arg;
@@ -76,11 +86,7 @@ static void *contend(void *arg)
 			break;
 		c->requests--;
 		pthread_mutex_unlock(&c->lock);
-		if (mprotect(c->mem, CONTEND, PROT_READ) ||
-		    mprotect(c->mem, CONTEND, PROT_READ | PROT_WRITE)) {
-			perror("mprotect");
-			exit(1);
-		}
+		reprotect(c->mem, CONTEND);
 		pthread_mutex_lock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -104,7 +110,10 @@ static void start_contender(struct contender *c)
 	}
 }
 
-/* Have the contender take the mmap lock now; it holds it when this returns. */
+/*
+ * Have the contender take the mmap lock now. The 2 ms are for it to wake
+ * and get the lock before the caller's READ reaches the responder's fault.
+ */
 static void pause_faults(struct contender *c)
 {
 	pthread_mutex_lock(&c->lock);
@@ -122,16 +131,6 @@ static void stop_contender(struct contender *c)
 	pthread_mutex_unlock(&c->lock);
 	pthread_join(c->thread, NULL);
 	munmap(c->mem, CONTEND);
-}
-
-/* Drop the device's translations of chunk @c, keeping its data. */
-static void invalidate_chunk(unsigned char *p)
-{
-	if (mprotect(p, CHUNK, PROT_READ) ||
-	    mprotect(p, CHUNK, PROT_READ | PROT_WRITE)) {
-		perror("mprotect");
-		exit(1);
-	}
 }
 
 /* --- READs --- */
@@ -179,7 +178,7 @@ static void one_round(struct replay *r, struct contender *cont, int round)
 	bool ok;
 	int st;
 
-	invalidate_chunk(chunk(r, c));
+	reprotect(chunk(r, c), CHUNK);
 	pause_faults(cont);
 	ok = read_ok(r, c, "READ before the munmap");
 	if (munmap(chunk(r, c), CHUNK)) {
