@@ -4,8 +4,11 @@
 
   bench-rxe-table.py RAW CSV
 
-Every figure is the median over the rounds; the ratio compares ODP with
-pinned memory measured in the same boot, rounds alternating their order.
+ODP and pinned run back to back in each round, in alternating order. The
+odp and pinned columns are medians over the rounds; the ratio, which the
+target applies to, is the median of each round's ODP / pinned pair, so that
+what drifts over a long run (the host's load, the emulator's caches) cancels
+out of it.
 """
 import statistics
 import sys
@@ -15,19 +18,20 @@ TARGETS = {"warm": (">=", 0.98), "cold": (">=", 0.95), "reg": ("<=", 0.001)}
 
 
 def load(path):
-    runs = defaultdict(list)
+    """{(kind, test, size, mode): {round: value}} from the raw lines."""
+    runs = defaultdict(dict)
     for line in open(path):
         f = line.split()
-        if f[0] == "warm":      # warm <tool> <bytes> <mode> <MB/s>
+        if f[0] == "warm" and len(f) == 6:      # warm <tool> <bytes> <mode> <MB/s> <round>
             key, mode, val = ("warm", f[1], f[2]), f[3], f[4]
-        elif f[0] == "cold":    # cold <op> <mode> <MiB> <MB/s>
+        elif f[0] == "cold" and len(f) == 6:    # cold <op> <mode> <MiB> <MB/s> <round>
             key, mode, val = ("cold", f[1], f[3] + "MiB"), f[2], f[4]
-        elif f[0] == "reg":     # reg <mode> <MiB> <ns>
+        elif f[0] == "reg" and len(f) == 5:     # reg <mode> <MiB> <ns> <round>
             key, mode, val = ("reg", "ibv_reg_mr", f[2] + "MiB"), f[1], f[3]
         else:
             continue
         try:
-            runs[key + (mode,)].append(float(val))
+            runs[key + (mode,)][f[-1]] = float(val)
         except ValueError:
             pass                # a run that printed no figure
     return runs
@@ -38,14 +42,15 @@ def main(raw, csv):
     rows = []
     for key in sorted({k[:3] for k in runs}, key=lambda k: (list(TARGETS).index(k[0]), k[1], len(k[2]), k[2])):
         odp, pinned = runs.get(key + ("odp",)), runs.get(key + ("pinned",))
-        if not odp or not pinned:
+        pairs = [odp[r] / pinned[r] for r in (odp or {}) if pinned and pinned.get(r)]
+        if not pairs:
             continue
-        mo, mp = statistics.median(odp), statistics.median(pinned)
+        mo, mp = statistics.median(odp.values()), statistics.median(pinned.values())
         rel, target = TARGETS[key[0]]
-        ratio = mo / mp if mp else float("nan")
+        ratio = statistics.median(pairs)
         ok = ratio >= target if rel == ">=" else ratio <= target
         rows.append(key + (mo, mp, ratio, "%s %g" % (rel, target), "met" if ok else "MISSED",
-                           min(len(odp), len(pinned))))
+                           len(pairs)))
     unit = {"warm": "MB/s", "cold": "MB/s", "reg": "ns"}
     with open(csv, "w") as f:
         f.write("kind,test,size,odp,pinned,unit,odp_over_pinned,target,verdict,rounds\n")
@@ -57,7 +62,8 @@ def main(raw, csv):
     for r in rows:
         print("%-5s %-12s %-8s %14.6g %14.6g %6s %10.4f %8s %s" %
               (r[0], r[1], r[2], r[3], r[4], unit[r[0]], r[5], r[6], r[7]))
-    print("median of %d rounds; csv: %s" % (min(r[8] for r in rows) if rows else 0, csv))
+    print("medians of %d rounds (odp/pinned: of the pairs); csv: %s"
+          % (min(r[8] for r in rows) if rows else 0, csv))
     return 0 if rows else 1
 
 
