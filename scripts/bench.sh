@@ -62,12 +62,13 @@ python3 - "$top/raw.txt" "$top/mmu_notifier.csv" <<'PY'
 import statistics, sys
 from collections import defaultdict
 raw, csv = sys.argv[1], sys.argv[2]
-ns = defaultdict(list)          # (op, subs, base) -> ns per op, by round
 by_round = {}                   # (op, subs, base, round) -> ns per op
 for line in open(raw):
     base, rnd, op, subs, v = line.split()
-    ns[(op, int(subs), base)].append(float(v))
     by_round[(op, int(subs), base, rnd)] = float(v)
+ns = defaultdict(list)          # (op, subs, base) -> ns per op, every round
+for (op, subs, base, _), v in by_round.items():
+    ns[(op, subs, base)].append(v)
 # What the subscribers add: N minus 0 subscribers in the same boot, which
 # cancels what differs between boots and between the two kernels' layout.
 added = defaultdict(list)

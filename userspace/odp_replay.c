@@ -8,14 +8,14 @@
  * retransmits a long READ whenever the responder pauses; the READ's pages
  * are invalidated first, and another thread holds the mmap lock for a
  * while, so the responder pauses in its first fault. The responder
- * answers each duplicate by reading the memory again, and it may still be doing so
- * after the requester has completed the READ. Each round (2 * NCHUNK by
- * default) READs a chunk of an ODP target, munmaps that chunk at once,
- * and READs the next chunk: duplicates of the first READ now fault on
- * unmapped pages. That must cost neither the second READ nor the QP
- * anything: it completes with its data. A READ of the unmapped chunk
- * itself still fails with a remote access error, and the chunk, mapped
- * again with new data, reads back.
+ * answers each duplicate by reading the memory again, and it may still be
+ * doing so after the requester has completed the READ. Each round
+ * (2 * NCHUNK by default) READs a chunk of an ODP target, munmaps that
+ * chunk at once, and READs the next chunk: duplicates of the first READ
+ * now fault on unmapped pages. That must cost neither the second READ nor
+ * the QP anything: it completes with its data. A READ of the unmapped
+ * chunk itself still fails with a remote access error, and the chunk,
+ * mapped again with new data, reads back.
  *
  * Exit 0 when every check passed, 77 when the device does not advertise
  * RC ODP for READ, 1 otherwise.
