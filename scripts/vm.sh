@@ -10,7 +10,8 @@
 # the guest panics, the console shows a kernel splat (Oops, BUG, WARNING,
 # KASAN, lockdep, kmemleak, hung task, RCU stall), or the timeout expires.
 # -s boots an interactive shell on the console instead of a command.
-# VM_MEM sets the guest RAM (default 2G).
+# VM_MEM sets the guest RAM (default 2G). VM_MEM_PATH, a hugetlbfs mount
+# with enough free huge pages, backs the guest RAM with host huge pages.
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -55,7 +56,7 @@ append+=" memmap=512M!1G test_hmm.spm_addr_dev0=0x40000000 test_hmm.spm_addr_dev
 append+=" $extra"
 
 qemu=(qemu-system-x86_64 -machine q35 -cpu max -accel tcg,thread=multi -smp 2 -m "${VM_MEM:-2G}"
-	-nographic -no-reboot -monitor none
+	-nographic -no-reboot -monitor none ${VM_MEM_PATH:+-mem-path "$VM_MEM_PATH" -mem-prealloc}
 	-kernel "$kernel" -append "$append"
 	-fsdev local,id=hostroot,path=/,security_model=none,multidevs=remap,readonly=on
 	-device virtio-9p-pci,fsdev=hostroot,mount_tag=root
