@@ -36,6 +36,14 @@ module_param(odp_fault_behind, bool, 0644);
 MODULE_PARM_DESC(odp_fault_behind,
 		 "fault the rest of a request in the background (default: on)");
 
+/*
+ * Background fault-ahead runs here, at high priority: the QP that queued it
+ * keeps copying for up to RXE_MAX_ITERATIONS packets before it yields, and
+ * an ordinary worker often got a CPU only after the QP had caught up and
+ * faulted the pages itself (Documentation/rxe_odp.rst has the figures).
+ */
+static struct workqueue_struct *rxe_odp_wq;
+
 /* Per ODP MR (the umem's private): the background fault-ahead. */
 struct rxe_odp_mr {
 	struct rxe_mr *mr;
@@ -45,6 +53,27 @@ struct rxe_odp_mr {
 	unsigned long end;
 	u64 access;
 };
+
+/* --- module --- */
+
+/**
+ * rxe_odp_init - set up what ODP MRs share, at module load
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int rxe_odp_init(void)
+{
+	rxe_odp_wq = alloc_workqueue("rxe_odp", WQ_UNBOUND | WQ_HIGHPRI, 0);
+	return rxe_odp_wq ? 0 : -ENOMEM;
+}
+
+/**
+ * rxe_odp_exit - undo rxe_odp_init(), once every MR is gone
+ */
+void rxe_odp_exit(void)
+{
+	destroy_workqueue(rxe_odp_wq);
+}
 
 /* --- capabilities --- */
 
@@ -149,7 +178,7 @@ static void rxe_odp_ahead(struct rxe_odp_mr *omr, unsigned long start,
 		omr->access = access;
 	}
 	spin_unlock(&omr->lock);
-	queue_work(system_unbound_wq, &omr->ahead);
+	queue_work(rxe_odp_wq, &omr->ahead);
 }
 
 /**

@@ -16,6 +16,8 @@ static inline bool rxe_mr_is_odp(struct rxe_mr *mr)
 
 #ifdef CONFIG_INFINIBAND_ON_DEMAND_PAGING
 
+int rxe_odp_init(void);
+void rxe_odp_exit(void);
 void rxe_odp_init_caps(struct ib_device_attr *attr);
 int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 			 int access, struct rxe_mr *mr);
@@ -28,6 +30,15 @@ int rxe_odp_flush(struct rxe_mr *mr, u64 iova, unsigned int length);
 void rxe_odp_mr_cleanup(struct rxe_mr *mr);
 
 #else
+
+static inline int rxe_odp_init(void)
+{
+	return 0;
+}
+
+static inline void rxe_odp_exit(void)
+{
+}
 
 static inline void rxe_odp_init_caps(struct ib_device_attr *attr)
 {
