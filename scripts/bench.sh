@@ -13,7 +13,8 @@
 #                -> build/bench/mmu_notifier.csv
 #  rxe_odp       perftest bandwidth warm, first-touch throughput and 1 GiB
 #                registration time, ODP / pinned on our kernel
-#                -> build/bench/rxe_odp.csv
+#                -> build/bench/rxe_odp.csv; RXE_ROWS="ib_read_bw:65536 cold"
+#                runs only those rows (of <ib_*_bw>:<bytes>, cold, reg)
 # Each prints its table.
 #
 # Guest RAM is backed by host huge pages when the bench can reserve them
@@ -145,7 +146,8 @@ bench_rxe_odp() {
 	FLAVOR=default "$REPO/scripts/kernel.sh"
 	"$REPO/scripts/build-tests.sh"
 	VM_MEM=4G "$REPO/scripts/vm.sh" -t 3600 -o "$top/rxe-odp" -a kunit.enable=0 -- \
-		"$REPO/bench/guest-rxe-odp" "$REPO" "$BUILD/userspace/odp_bench" "$rounds" >/dev/null ||
+		"$REPO/bench/guest-rxe-odp" "$REPO" "$BUILD/userspace/odp_bench" "$rounds" \
+		"${RXE_ROWS:-all}" >/dev/null ||
 		die "rxe ODP bench failed (see build/bench/rxe-odp/console.log)"
 	grep -aE '^(warm|cold|reg) ' "$top/rxe-odp/console.log" >"$top/rxe-raw.txt"
 	"$REPO/scripts/bench-rxe-table.py" "$top/rxe-raw.txt" "$top/rxe_odp.csv"
