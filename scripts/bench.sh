@@ -20,7 +20,7 @@
 # (as root; BENCH_HUGEPAGES=0 turns it off). Under TCG, guest RAM on 4 KiB
 # host pages made some boots up to 1.7x slower at random: over 15 boots of
 # the MMU notifier part, each figure's spread (CV) was 6-22 % on 4 KiB host
-# pages and 1-4 % on huge pages.
+# pages and 1-4 % on huge pages (a later 40-boot run on huge pages: 4-18 %).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -79,20 +79,22 @@ build_kernel_and_module() {
 # nothing else of ours, built with stock's .config. Under TCG a kernel's
 # speed depends on where its hot code lies: a direct jump or call to
 # another 4 KiB page cannot be chained to its target and costs a lookup,
-# and the lookup cache is indexed by address. Moving the code after
-# mm/mmu_notifier.o by a few hundred bytes changed 0-subscriber mprotect
-# by 6 %, with no notifier code running at all. So both kernels get
-# padding right after mm/mmu_notifier.o that makes the two cores take the
-# same room (checked against System.map), and all other code sits at the
-# same address in both. Each kernel is built once for every shift in
+# and the lookup cache is indexed by address. Swapping stock's core for
+# ours, which moves what follows it by 267 bytes of code and some
+# read-only data, changed 0-subscriber mprotect by 6 %, with no notifier
+# code running at all. So both kernels get padding right after
+# mm/mmu_notifier.o that makes the two cores take the same room, and
+# .rodata.* padding (match_rodata), so that all other code and read-only
+# data sit at the same addresses in both (checked against System.map). Each kernel is built once for every shift in
 # LAYOUT_SHIFTS (bytes of padding at the end of init/, which move
 # everything but the head code), so that neither result rests on one
 # layout; each round boots both kernels at every shift.
 LAYOUT_SHIFTS=${LAYOUT_SHIFTS:-0 1031 2063 3089}
 
 # A hard-linked copy of the base with the bench's padding objects, and our
-# notifier core for "ours". bench/bench_layout.c, compiled with
-# -DBENCH_LAYOUT_PAD from $(BENCH_INIT_PAD) and $(BENCH_MM_PAD).
+# notifier core for "ours": bench/bench_layout.c at the end of init/ (code
+# $(BENCH_INIT_PAD), read-only data $(BENCH_RODATA_PAD) bytes) and right
+# after mm/mmu_notifier.o (code $(BENCH_MM_PAD) bytes).
 layout_tree() {
 	local base=$1 src=$top/src-$1
 	rm -rf "$src"
@@ -152,6 +154,8 @@ check_layout_matched() {
 # string tables differ in size and move the read-only data after them
 # (the scheduler classes, __ro_after_init variables, static keys). Pad the
 # smaller one's .rodata.* ahead of that data until it lines up again.
+# Updates layout_images()'s rodata_pad_ours / rodata_pad_stock, which carry
+# over from one shift to the next.
 match_rodata() {
 	local shift=$1 tries=0 a b
 	while :; do
