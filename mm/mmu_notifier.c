@@ -16,11 +16,13 @@
  *    interval tree that is only changed while no invalidation is walking it,
  *    so the walk needs no lock at all.
  *
- * Interval subscribers build on a per-mm sequence number. It is even while
- * nothing invalidates the tree and odd for as long as at least one
- * invalidation is between its start and its end; overlapping invalidations
- * share one odd value (one "window"), and the number advances again when
- * the last of them ends. Each subscriber's invalidate callback records the
+ * Interval subscribers build on a per-mm sequence number. It turns odd
+ * when an invalidation overlaps a subscriber, and stays odd until no
+ * invalidation is left between its start and its end: every invalidation
+ * in progress meanwhile shares that one odd value (one "window"), and the
+ * number advances again when the last of them ends. An invalidation that
+ * overlaps no subscriber, with the window closed, leaves the number even
+ * and the tree unwalked. Each subscriber's invalidate callback records the
  * window's value in its invalidate_seq (mmu_interval_set_seq(), under the
  * driver's own lock). mmu_interval_read_begin() hands the driver the value
  * it must still see under that lock in mmu_interval_read_retry(); it waits
@@ -109,17 +111,38 @@ static bool mn_window_open(struct mmu_notifier_subscriptions *subs)
 	return subs->seq & 1;
 }
 
-/* Join (or open) the window; returns its sequence value. */
-static unsigned long mn_window_enter(struct mmu_notifier_subscriptions *subs)
+/* Called under @lock. The window is open (odd) or opened here. */
+static void mn_window_open_locked(struct mmu_notifier_subscriptions *subs)
 {
-	unsigned long seq;
+	lockdep_assert_held(&subs->lock);
+	if (!mn_window_open(subs))
+		WRITE_ONCE(subs->seq, subs->seq + 1);
+}
+
+/*
+ * Count @range in, and look up the first subscriber it overlaps. Only an
+ * invalidation that overlaps a subscriber opens the window (or joins the
+ * open one), in the same critical section as the lookup, so the tree it
+ * goes on to walk is frozen from the lookup on. One that overlaps nobody
+ * walks nothing: it is only counted, which is enough to defer inserts
+ * (mn_interval_add()) until it ends, and it costs no window, no sequence
+ * change and no wake-up. Returns the first node, and in @seq the window's
+ * value.
+ */
+static struct interval_tree_node *
+mn_window_enter(struct mmu_notifier_subscriptions *subs,
+		const struct mmu_notifier_range *range, unsigned long *seq)
+{
+	struct interval_tree_node *node;
 
 	spin_lock(&subs->lock);
-	if (!subs->active++)
-		WRITE_ONCE(subs->seq, subs->seq + 1);
-	seq = subs->seq;
+	subs->active++;
+	node = interval_tree_iter_first(&subs->tree, range->start, range->end - 1);
+	if (node)
+		mn_window_open_locked(subs);
+	*seq = subs->seq;
 	spin_unlock(&subs->lock);
-	return seq;
+	return node;
 }
 
 /*
@@ -141,13 +164,16 @@ static void mn_apply_deferred(struct mmu_notifier_subscriptions *subs)
 	}
 }
 
-/* Leave the window; the last one out closes it and wakes the waiters. */
+/*
+ * Count an invalidation out. The last one out closes the window if one was
+ * opened, applies the deferred tree updates and wakes the waiters.
+ */
 static void mn_window_leave(struct mmu_notifier_subscriptions *subs)
 {
 	bool closed = false;
 
 	spin_lock(&subs->lock);
-	if (!--subs->active) {
+	if (!--subs->active && mn_window_open(subs)) {
 		WRITE_ONCE(subs->seq, subs->seq + 1);
 		mn_apply_deferred(subs);
 		closed = true;
@@ -193,11 +219,11 @@ static int mn_tree_start(struct mmu_notifier_subscriptions *subs,
 			 const struct mmu_notifier_range *range)
 {
 	struct interval_tree_node *node;
-	unsigned long seq = mn_window_enter(subs);
+	unsigned long seq;
 
 	/* Nobody changes the tree while the window is open: no lock needed. */
-	for (node = interval_tree_iter_first(&subs->tree, range->start, range->end - 1);
-	     node; node = interval_tree_iter_next(node, range->start, range->end - 1)) {
+	for (node = mn_window_enter(subs, range, &seq); node;
+	     node = interval_tree_iter_next(node, range->start, range->end - 1)) {
 		if (mn_call_interval(to_interval_sub(node), range, seq))
 			continue;
 		if (WARN_ON(mmu_notifier_range_blockable(range)))
@@ -846,15 +872,19 @@ static int mn_interval_bounds(unsigned long start, unsigned long length,
 }
 
 /*
- * Put @sub into the tree, or queue it if a window is open. A subscriber
- * inserted into an open window starts with the window's value: pages in
- * its range may be changing, so read_begin waits for the window to close.
+ * Put @sub into the tree, or queue it while invalidations are in progress.
+ * Those that overlapped nobody did not open the window, but may already be
+ * changing pages in @sub's range; so an insert among them opens it, and
+ * @sub starts with the window's value: its first read_begin waits for the
+ * window to close. (Testing @active rather than the window is what lets an
+ * invalidation that overlaps nobody leave the window closed.)
  */
 static void mn_interval_add(struct mmu_notifier_subscriptions *subs,
 			    struct mmu_interval_notifier *sub)
 {
 	spin_lock(&subs->lock);
-	if (mn_window_open(subs)) {
+	if (subs->active) {
+		mn_window_open_locked(subs);
 		sub->invalidate_seq = subs->seq;
 		hlist_add_head(&sub->deferred_item, &subs->deferred);
 	} else {

@@ -634,11 +634,12 @@ static void mnt_remove_deferred(struct kunit *test)
 	struct mm_struct *mm = mnt_mm(test);
 	struct mmu_notifier_range r;
 	struct mnt_thread th;
-	struct mnt_isub a;
+	struct mnt_isub a, b;
 	bool early;
 
 	mnt_isub_insert(test, &a, mm, PG(0), PG(1));
-	mnt_start(mm, PG(50), PG(51), &r);
+	mnt_isub_insert(test, &b, mm, PG(50), PG(1));
+	mnt_start(mm, PG(50), PG(51), &r);	/* opens the window, for b */
 
 	mnt_thread_start(test, &th, mnt_do_remove, &a.sub);
 	early = mnt_thread_done(&th, MNT_BLOCKED_MS);
@@ -651,6 +652,38 @@ static void mnt_remove_deferred(struct kunit *test)
 
 	mnt_invalidate(mm, PG(0), PG(1));
 	KUNIT_EXPECT_EQ(test, a.calls, 1);
+	mmu_interval_notifier_remove(&b.sub);
+}
+
+/*
+ * An invalidation that overlaps no subscriber opens no window: a removal
+ * meanwhile does not wait, and nobody's reads are held up or retried.
+ */
+static void mnt_unrelated_opens_no_window(struct kunit *test)
+{
+	struct mm_struct *mm = mnt_mm(test);
+	struct mmu_notifier_range r;
+	struct mnt_thread rm, rd;
+	struct mnt_isub a, b;
+	unsigned long seq;
+
+	mnt_isub_insert(test, &a, mm, PG(0), PG(1));
+	mnt_isub_insert(test, &b, mm, PG(8), PG(1));
+	seq = mmu_interval_read_begin(&a.sub);
+	mnt_start(mm, PG(50), PG(51), &r);
+
+	mnt_thread_start(test, &rm, mnt_do_remove, &b.sub);
+	mnt_thread_start(test, &rd, mnt_do_read_begin, &a.sub);
+	KUNIT_EXPECT_TRUE(test, mnt_thread_done(&rm, MNT_DONE_MS));
+	KUNIT_EXPECT_TRUE(test, mnt_thread_done(&rd, MNT_DONE_MS));
+	mmu_notifier_invalidate_range_end(&r);
+	KUNIT_ASSERT_TRUE(test, mnt_thread_done(&rm, MNT_DONE_MS));
+	KUNIT_ASSERT_TRUE(test, mnt_thread_done(&rd, MNT_DONE_MS));
+
+	KUNIT_EXPECT_EQ(test, mnt_calls(&a), 0);
+	KUNIT_EXPECT_EQ(test, rd.result, seq);
+	KUNIT_EXPECT_FALSE(test, mmu_interval_read_retry(&a.sub, seq));
+	mmu_interval_notifier_remove(&a.sub);
 }
 
 static void mnt_remove_cancels_deferred_insert(struct kunit *test)
@@ -1128,6 +1161,7 @@ static struct kunit_case mmu_notifier_cases[] = {
 	KUNIT_CASE(mnt_insert_deferred),
 	KUNIT_CASE(mnt_insert_deferred_read_waits),
 	KUNIT_CASE(mnt_remove_deferred),
+	KUNIT_CASE(mnt_unrelated_opens_no_window),
 	KUNIT_CASE(mnt_remove_cancels_deferred_insert),
 	KUNIT_CASE(mnt_remove_waits_for_callback),
 	KUNIT_CASE(mnt_nonblock_interval_refuses),
