@@ -17,12 +17,13 @@
  *    so the walk needs no lock at all.
  *
  * Interval subscribers build on a per-mm sequence number. It turns odd
- * when an invalidation overlaps a subscriber, and stays odd until no
- * invalidation is left between its start and its end: every invalidation
- * in progress meanwhile shares that one odd value (one "window"), and the
- * number advances again when the last of them ends. An invalidation that
- * overlaps no subscriber, with the window closed, leaves the number even
- * and the tree unwalked. Each subscriber's invalidate callback records the
+ * when an invalidation overlaps a subscriber, or a subscriber is inserted
+ * while invalidations are in progress, and stays odd until no invalidation
+ * is left between its start and its end: every invalidation in progress
+ * meanwhile shares that one odd value (one "window"), and the number
+ * advances again when the last of them ends. An invalidation that
+ * overlaps no subscriber does not open a window by itself, and walks no
+ * tree. Each subscriber's invalidate callback records the
  * window's value in its invalidate_seq (mmu_interval_set_seq(), under the
  * driver's own lock). mmu_interval_read_begin() hands the driver the value
  * it must still see under that lock in mmu_interval_read_retry(); it waits
@@ -88,7 +89,7 @@ struct mmu_notifier_subscriptions {
 	/* Interval subscribers; see the comment at the top of the file. */
 	struct rb_root_cached tree;
 	unsigned long seq;		/* under @lock */
-	unsigned int active;		/* invalidations in the window, under @lock */
+	unsigned int active;		/* invalidations in progress, under @lock */
 	struct hlist_head deferred;	/* tree updates waiting for the window to close */
 	wait_queue_head_t window_closed;
 };
@@ -120,14 +121,13 @@ static void mn_window_open_locked(struct mmu_notifier_subscriptions *subs)
 }
 
 /*
- * Count @range in, and look up the first subscriber it overlaps. Only an
- * invalidation that overlaps a subscriber opens the window (or joins the
- * open one), in the same critical section as the lookup, so the tree it
- * goes on to walk is frozen from the lookup on. One that overlaps nobody
- * walks nothing: it is only counted, which is enough to defer inserts
- * (mn_interval_add()) until it ends, and it costs no window, no sequence
- * change and no wake-up. Returns the first node, and in @seq the window's
- * value.
+ * Count @range in, and look up the first subscriber it overlaps. One that
+ * overlaps a subscriber opens the window (or joins the open one) in the
+ * same critical section as the lookup, so the tree it goes on to walk is
+ * frozen from the lookup on. One that overlaps nobody walks nothing and
+ * opens no window: it is only counted, which is enough for an insert to
+ * open the window and wait for it (mn_interval_add()). Returns the first
+ * node; @seq is the window's value when there is one, else unused.
  */
 static struct interval_tree_node *
 mn_window_enter(struct mmu_notifier_subscriptions *subs,
@@ -211,9 +211,10 @@ static bool mn_call_interval(struct mmu_interval_notifier *sub,
 }
 
 /*
- * Tell every interval subscriber overlapping @range. The window stays open
- * on success, until mn_tree_end(); on failure (only allowed when the range
- * is not blockable) it has been left again.
+ * Tell every interval subscriber overlapping @range. On success @range
+ * stays counted in (and the window, if open, stays open) until
+ * mn_tree_end(); on failure (only allowed when the range is not
+ * blockable) it has been counted out again.
  */
 static int mn_tree_start(struct mmu_notifier_subscriptions *subs,
 			 const struct mmu_notifier_range *range)
