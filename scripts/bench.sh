@@ -20,7 +20,7 @@
 # (as root; BENCH_HUGEPAGES=0 turns it off). Under TCG, guest RAM on 4 KiB
 # host pages made some boots up to 1.7x slower at random: over 15 boots of
 # the MMU notifier part, each figure's spread (CV) was 6-22 % on 4 KiB host
-# pages and 1-4 % on huge pages (a later 40-boot run on huge pages: 4-18 %).
+# pages and 1-4 % on huge pages (later 32-boot runs on huge pages: 4-16 %, 3-8 %).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
