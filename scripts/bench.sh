@@ -20,7 +20,8 @@
 # (as root; BENCH_HUGEPAGES=0 turns it off). Under TCG, guest RAM on 4 KiB
 # host pages made some boots up to 1.7x slower at random: over 15 boots of
 # the MMU notifier part, each figure's spread (CV) was 6-22 % on 4 KiB host
-# pages and 1-4 % on huge pages (later 32-boot runs on huge pages: 4-16 %, 3-8 %).
+# pages and 1-4 % on huge pages (later 32-boot runs on huge pages: 4-17 %,
+# and 3-8 % once the boot order alternated).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -91,10 +92,11 @@ build_kernel_and_module() {
 # code running at all. So both kernels get padding right after
 # mm/mmu_notifier.o that makes the two cores take the same room, and
 # .rodata.* padding (match_rodata), so that all other code and read-only
-# data sit at the same addresses in both (checked against System.map). Each kernel is built once for every shift in
-# LAYOUT_SHIFTS (bytes of padding at the end of init/, which move
-# everything but the head code), so that neither result rests on one
-# layout; each round boots both kernels at every shift.
+# data sit at the same addresses in both (checked against System.map).
+# Each kernel is built once for every shift in LAYOUT_SHIFTS (bytes of
+# padding at the end of init/, which move everything but the head code),
+# so that neither result rests on one layout; each round boots both
+# kernels at every shift.
 LAYOUT_SHIFTS=${LAYOUT_SHIFTS:-0 1031 2063 3089}
 
 # A hard-linked copy of the base with the bench's padding objects, and our
