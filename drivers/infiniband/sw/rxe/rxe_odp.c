@@ -5,7 +5,7 @@
  * An ODP MR pins nothing: it is an ODP umem (drivers/infiniband/core/
  * umem_odp.c) whose dma_list holds, per page, the page's kernel address
  * (rxe uses virtual DMA) and the access granted to it. Every access rxe
- * makes to the MR's memory - packet copies, atomics, flushes - runs with
+ * makes to the MR's memory - packet copies and atomics - runs with
  * umem_mutex held, on entries that are present with the access it needs.
  * A missing entry is faulted in with ib_umem_odp_map_dma_and_lock(), which
  * sleeps; rxe only touches MR memory from its tasks, which run on a
@@ -17,7 +17,6 @@
  */
 
 #include <linux/hmm.h>
-#include <linux/libnvdimm.h>
 #include <linux/sizes.h>
 
 #include "rxe.h"
@@ -88,7 +87,11 @@ void rxe_odp_init_caps(struct ib_device_attr *attr)
 		IB_ODP_SUPPORT_SEND | IB_ODP_SUPPORT_RECV |
 		IB_ODP_SUPPORT_WRITE | IB_ODP_SUPPORT_READ |
 		IB_ODP_SUPPORT_ATOMIC | IB_ODP_SUPPORT_SRQ_RECV |
-		IB_ODP_SUPPORT_ATOMIC_WRITE | IB_ODP_SUPPORT_FLUSH;
+		IB_ODP_SUPPORT_FLUSH;
+	/* rxe implements ATOMIC WRITE on 64-bit kernels only. */
+	if (IS_ENABLED(CONFIG_64BIT))
+		caps->per_transport_caps.rc_odp_caps |=
+			IB_ODP_SUPPORT_ATOMIC_WRITE;
 	caps->per_transport_caps.ud_odp_caps =
 		IB_ODP_SUPPORT_SEND | IB_ODP_SUPPORT_RECV |
 		IB_ODP_SUPPORT_SRQ_RECV;
@@ -402,7 +405,8 @@ static int rxe_odp_check_u64(struct rxe_mr *mr, u64 iova)
  * @swap_add: value swapped in or added
  * @orig_val: the target's value before the operation
  *
- * The operation is a CPU atomic on the page, so it is atomic against the
+ * The operation holds rxe_atomic_ops_lock, like rxe's atomics on pinned
+ * MRs, and is a CPU atomic on the page, so it is atomic against the
  * process's own atomics too.
  *
  * Return: RESPST_NONE, or the RESPST_ERR_ code for the NAK.
@@ -421,6 +425,7 @@ int rxe_odp_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
 	if (rxe_odp_lock_range(mr, va, sizeof(u64), true, sizeof(u64)))
 		return RESPST_ERR_RKEY_VIOLATION;
 	target = rxe_odp_kva(odp, va);
+	spin_lock_bh(&rxe_atomic_ops_lock);
 	if (opcode == IB_OPCODE_RC_COMPARE_SWAP) {
 		old = cmpxchg64(target, compare, swap_add);
 	} else {
@@ -428,11 +433,13 @@ int rxe_odp_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
 		while (!try_cmpxchg64(target, &old, old + swap_add))
 			;
 	}
+	spin_unlock_bh(&rxe_atomic_ops_lock);
 	mutex_unlock(&odp->umem_mutex);
 	*orig_val = old;
 	return RESPST_NONE;
 }
 
+#ifdef CONFIG_64BIT
 /**
  * rxe_odp_atomic_write - ATOMIC WRITE of 8 bytes to an ODP MR
  * @mr: an ODP MR
@@ -457,39 +464,4 @@ int rxe_odp_atomic_write(struct rxe_mr *mr, u64 iova, u64 value)
 	mutex_unlock(&odp->umem_mutex);
 	return RESPST_NONE;
 }
-
-/**
- * rxe_odp_flush - write back the CPU caches over a range of an ODP MR
- * @mr: an ODP MR
- * @iova: first byte
- * @length: bytes
- *
- * Only pages that are present can hold data rxe wrote; the others are
- * skipped rather than faulted in.
- *
- * Return: 0, or -EINVAL outside the MR.
- */
-int rxe_odp_flush(struct rxe_mr *mr, u64 iova, unsigned int length)
-{
-	struct ib_umem_odp *odp = rxe_mr_odp(mr);
-	unsigned long psize = BIT(odp->page_shift);
-	unsigned long va;
-	int err;
-
-	err = mr_check_range(mr, iova, length);
-	if (err)
-		return err;
-	va = rxe_odp_va(mr, iova);
-	mutex_lock(&odp->umem_mutex);
-	while (length && odp->dma_list) {
-		unsigned int n = min_t(unsigned long, length,
-				       psize - (va & (psize - 1)));
-
-		if (odp->dma_list[ib_umem_odp_index(odp, va)])
-			arch_wb_cache_pmem(rxe_odp_kva(odp, va), n);
-		va += n;
-		length -= n;
-	}
-	mutex_unlock(&odp->umem_mutex);
-	return 0;
-}
+#endif /* CONFIG_64BIT */

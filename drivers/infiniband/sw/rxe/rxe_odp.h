@@ -14,6 +14,28 @@ static inline bool rxe_mr_is_odp(struct rxe_mr *mr)
 		mr->umem->is_odp;
 }
 
+/*
+ * Whether rereg may give @mr the access flags @access: those its kind of
+ * MR supports. An ODP MR stays one, with the page size it has, as only a
+ * new translation (IB_MR_REREG_TRANS, which rxe does not support) could
+ * change that.
+ */
+static inline bool rxe_mr_rereg_access_ok(struct rxe_mr *mr, int access)
+{
+	if (!rxe_mr_is_odp(mr))
+		return !(access & ~RXE_ACCESS_SUPPORTED_MR);
+	return !(access & ~RXE_ACCESS_SUPPORTED_ODP_MR) &&
+	       (access & IB_ACCESS_ON_DEMAND) &&
+	       !((access ^ mr->access) & IB_ACCESS_HUGETLB);
+}
+
+/*
+ * Taken around every atomic rxe executes, on pinned and ODP MRs alike
+ * (rxe_mr.c), so that atomics through two MRs over the same memory are
+ * atomic with each other.
+ */
+extern spinlock_t rxe_atomic_ops_lock;
+
 #ifdef CONFIG_INFINIBAND_ON_DEMAND_PAGING
 
 int rxe_odp_init(void);
@@ -26,7 +48,6 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
 int rxe_odp_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
 		      u64 swap_add, u64 *orig_val);
 int rxe_odp_atomic_write(struct rxe_mr *mr, u64 iova, u64 value);
-int rxe_odp_flush(struct rxe_mr *mr, u64 iova, unsigned int length);
 void rxe_odp_mr_cleanup(struct rxe_mr *mr);
 
 #else
@@ -70,12 +91,6 @@ static inline int rxe_odp_atomic_write(struct rxe_mr *mr, u64 iova, u64 value)
 	return RESPST_ERR_UNSUPPORTED_OPCODE;
 }
 
-static inline int rxe_odp_flush(struct rxe_mr *mr, u64 iova,
-				unsigned int length)
-{
-	return -EOPNOTSUPP;
-}
-
 static inline void rxe_odp_mr_cleanup(struct rxe_mr *mr)
 {
 }
@@ -85,12 +100,15 @@ static inline void rxe_odp_mr_cleanup(struct rxe_mr *mr)
 /*
  * rxe_mr_copy() for a request that goes on for @extent bytes from @iova:
  * a missing page of an ODP MR brings in the rest of the request with it.
+ *
+ * A zero-byte RDMA READ or WRITE carries no rkey (IBTA C9-88), so @mr is
+ * NULL then: like rxe_mr_copy(), look at nothing before the length.
  */
 static inline int rxe_mr_copy_ahead(struct rxe_mr *mr, u64 iova, void *addr,
 				    unsigned int length,
 				    enum rxe_mr_copy_dir dir, u64 extent)
 {
-	if (rxe_mr_is_odp(mr))
+	if (length && rxe_mr_is_odp(mr))
 		return rxe_odp_mr_copy(mr, iova, addr, length, dir, extent);
 	return rxe_mr_copy(mr, iova, addr, length, dir);
 }
