@@ -19,6 +19,7 @@
 
 #include <linux/hmm.h>
 #include <linux/hugetlb.h>
+#include <linux/magic.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/pid.h>
@@ -130,9 +131,10 @@ static struct page *odp_entry_page(struct ib_umem_odp *odp, size_t idx)
 
 /*
  * The page-aligned span [*start, *end) that covers [addr, addr + size) with
- * pages of 1 << @shift bytes, refusing what no process could map.
+ * pages of 1 << @shift bytes, refusing ranges that wrap or that reach
+ * @limit and beyond.
  */
-static int odp_span(struct mm_struct *mm, unsigned long addr, size_t size,
+static int odp_span(unsigned long limit, unsigned long addr, size_t size,
 		    unsigned int shift, unsigned long *start, unsigned long *end)
 {
 	unsigned long psize = 1UL << shift;
@@ -142,7 +144,7 @@ static int odp_span(struct mm_struct *mm, unsigned long addr, size_t size,
 		return -EINVAL;
 	if (check_add_overflow(addr, size - 1, &last))
 		return -EOVERFLOW;
-	if (last >= mm->task_size)
+	if (last >= limit)
 		return -EFAULT;
 	*start = ALIGN_DOWN(addr, psize);
 	*end = ALIGN_DOWN(last, psize) + psize;
@@ -187,18 +189,18 @@ static int odp_hugetlb_shift(struct mm_struct *mm, unsigned long addr,
 #endif
 
 /*
- * Size the entries for [addr, addr + size) and subscribe to the span.
- * The caller holds a user reference on the mm.
+ * Size the entries for [addr, addr + size) and subscribe to the span, which
+ * ends below @limit. The caller holds a user reference on the mm.
  */
-static int odp_init_range(struct ib_umem_odp *odp, unsigned long addr,
-			  size_t size,
+static int odp_init_range(struct ib_umem_odp *odp, unsigned long limit,
+			  unsigned long addr, size_t size,
 			  const struct mmu_interval_notifier_ops *ops)
 {
 	struct mm_struct *mm = odp->umem.owning_mm;
 	unsigned long start, end;
 	int ret;
 
-	ret = odp_span(mm, addr, size, odp->page_shift, &start, &end);
+	ret = odp_span(limit, addr, size, odp->page_shift, &start, &end);
 	if (ret)
 		return ret;
 	odp->umem.address = addr;
@@ -217,8 +219,8 @@ static int odp_pick_shift(struct ib_umem_odp *odp, unsigned long addr,
 	unsigned long start, end;
 	int ret;
 
-	ret = odp_span(odp->umem.owning_mm, addr, size, PAGE_SHIFT, &start,
-		       &end);
+	ret = odp_span(odp->umem.owning_mm->task_size, addr, size, PAGE_SHIFT,
+		       &start, &end);
 	if (ret || !(access & IB_ACCESS_HUGETLB))
 		return ret;
 	return odp_hugetlb_shift(odp->umem.owning_mm, addr, size,
@@ -265,7 +267,7 @@ struct ib_umem_odp *ib_umem_odp_get(struct ib_device *device,
 	}
 	ret = odp_pick_shift(odp, addr, size, access);
 	if (!ret)
-		ret = odp_init_range(odp, addr, size, ops);
+		ret = odp_init_range(odp, mm->task_size, addr, size, ops);
 	mmput(mm);
 	if (ret) {
 		odp_free(odp);
@@ -309,7 +311,12 @@ struct ib_umem_odp *ib_umem_odp_alloc_implicit(struct ib_device *device,
 }
 EXPORT_SYMBOL(ib_umem_odp_alloc_implicit);
 
-/* An explicit umem over [addr, addr + size) in @root's mm. */
+/*
+ * An explicit umem over [addr, addr + size) in @root's mm. A child may
+ * reach past the top of the user address space: drivers cut the whole
+ * space into equal blocks, and the top one ends above the last user page.
+ * Faults there fail like faults in any unmapped hole.
+ */
 static struct ib_umem_odp *
 odp_new_child(struct ib_umem_odp *root, unsigned long addr, size_t size,
 	      const struct mmu_interval_notifier_ops *ops)
@@ -323,7 +330,8 @@ odp_new_child(struct ib_umem_odp *root, unsigned long addr, size_t size,
 		return ERR_PTR(-ESRCH);
 	child = odp_alloc(root->umem.ibdev, mm, root->tgid,
 			  root->umem.writable);
-	ret = child ? odp_init_range(child, addr, size, ops) : -ENOMEM;
+	ret = child ? odp_init_range(child, ULONG_MAX, addr, size, ops) :
+		      -ENOMEM;
 	mmput(mm);
 	if (ret) {
 		if (child)
@@ -556,6 +564,34 @@ static int odp_install_chunk(struct odp_fault *f, unsigned long start,
 	return 0;
 }
 
+/*
+ * Memory that the kernel removed from its own direct map (memfd_secret())
+ * is not handed to a device: GUP refuses it, and so does ODP, since a
+ * device with virtual DMA would reach it through that missing mapping.
+ * Known by its superblock, as vma_is_secretmem() is not exported.
+ */
+static bool odp_vma_refused(struct vm_area_struct *vma)
+{
+	struct file *file = vma->vm_file;
+
+	return file && file_inode(file)->i_sb->s_magic == SECRETMEM_MAGIC;
+}
+
+/* Whether a mapping in [start, end) is one ODP must not fault. */
+static bool odp_range_refused(struct mm_struct *mm, unsigned long start,
+			      unsigned long end)
+{
+	VMA_ITERATOR(vmi, mm, start);
+	struct vm_area_struct *vma;
+
+	mmap_assert_locked(mm);
+	for_each_vma_range(vmi, vma, end) {
+		if (odp_vma_refused(vma))
+			return true;
+	}
+	return false;
+}
+
 static int odp_fault_chunk(struct odp_fault *f, unsigned long start,
 			   unsigned long end)
 {
@@ -566,7 +602,10 @@ static int odp_fault_chunk(struct odp_fault *f, unsigned long start,
 	f->range.end = end;
 	if (mmap_read_lock_killable(mm))
 		return -EINTR;
-	ret = hmm_range_fault(&f->range);
+	if (odp_range_refused(mm, start, end))
+		ret = -EFAULT;
+	else
+		ret = hmm_range_fault(&f->range);
 	mmap_read_unlock(mm);
 	return ret;
 }
@@ -613,6 +652,17 @@ busy:
 	goto restart;
 }
 
+/* Arguments every mapping call must have right, even an empty one. */
+static int odp_map_args_valid(struct ib_umem_odp *odp, u64 addr, u64 access)
+{
+	if (odp->is_implicit_odp || !access ||
+	    (access & ~(ODP_READ_ALLOWED_BIT | ODP_WRITE_ALLOWED_BIT)))
+		return -EINVAL;
+	if (addr < ib_umem_start(odp) || addr > ib_umem_end(odp))
+		return -EFAULT;
+	return 0;
+}
+
 static int odp_fault_prepare(struct odp_fault *f, struct ib_umem_odp *odp,
 			     u64 addr, u64 bcnt, u64 access, bool fault)
 {
@@ -621,9 +671,9 @@ static int odp_fault_prepare(struct odp_fault *f, struct ib_umem_odp *odp,
 	u64 last;
 	int ret;
 
-	if (odp->is_implicit_odp || !bcnt || !access ||
-	    (access & ~(ODP_READ_ALLOWED_BIT | ODP_WRITE_ALLOWED_BIT)))
-		return -EINVAL;
+	ret = odp_map_args_valid(odp, addr, access);
+	if (ret)
+		return ret;
 	if (check_add_overflow(addr, bcnt - 1, &last) ||
 	    addr < ib_umem_start(odp) || last >= ib_umem_end(odp))
 		return -EFAULT;
@@ -661,7 +711,7 @@ static int odp_fault_prepare(struct odp_fault *f, struct ib_umem_odp *odp,
  * ib_umem_odp_map_dma_and_lock - translate a range and lock the umem
  * @umem_odp: an explicit umem (or an implicit root's child)
  * @start_offset: first user address of the range
- * @bcnt: length of the range in bytes, not zero
+ * @bcnt: length of the range in bytes
  * @access_mask: ODP_READ_ALLOWED_BIT, optionally with ODP_WRITE_ALLOWED_BIT
  * @fault: fault missing pages in; when false, only pages the page tables
  *	already hold are published, with the access their PTEs allow
@@ -672,14 +722,15 @@ static int odp_fault_prepare(struct odp_fault *f, struct ib_umem_odp *odp,
  * Sleeps; retries while invalidations race with it, for at most
  * HMM_RANGE_DEFAULT_TIMEOUT milliseconds.
  *
- * Return: on success the number of umem pages in the rounded range, with
- * umem_mutex held: every entry of the range the call published is valid
- * until the caller unlocks. On failure a negative errno and umem_mutex is
- * not held: -EINVAL for bad arguments, -EFAULT for a range outside the umem
- * or memory that cannot be faulted (unmapped, PROT_NONE), -EPERM for a
- * write to read-only memory or a read-only umem, -EBUSY when invalidations
- * kept racing until the deadline, -ESRCH once the mm has no users, -EINTR,
- * -ENOMEM.
+ * Return: on success the number of umem pages in the rounded range (0 for
+ * a zero @bcnt, which maps nothing), with umem_mutex held: every entry of
+ * the range the call published is valid until the caller unlocks. On
+ * failure a negative errno and umem_mutex is not held: -EINVAL for bad
+ * arguments, -EFAULT for a range outside the umem or memory that cannot be
+ * faulted (unmapped, PROT_NONE) or that no device may reach
+ * (memfd_secret()), -EPERM for a write to read-only memory or a read-only
+ * umem, -EBUSY when invalidations kept racing until the deadline, -ESRCH
+ * once the mm has no users, -EINTR, -ENOMEM.
  */
 int ib_umem_odp_map_dma_and_lock(struct ib_umem_odp *umem_odp, u64 start_offset,
 				 u64 bcnt, u64 access_mask, bool fault)
@@ -689,6 +740,12 @@ int ib_umem_odp_map_dma_and_lock(struct ib_umem_odp *umem_odp, u64 start_offset,
 	int ret;
 
 	might_sleep();
+	if (!bcnt) {
+		ret = odp_map_args_valid(umem_odp, start_offset, access_mask);
+		if (!ret)
+			mutex_lock(&umem_odp->umem_mutex);
+		return ret;
+	}
 	ret = odp_fault_prepare(&f, umem_odp, start_offset, bcnt, access_mask,
 				fault);
 	if (ret)

@@ -15,6 +15,7 @@
 #include <linux/mman.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/sizes.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 
@@ -308,7 +309,6 @@ static void odp_kunit_map_bad_args(struct kunit *test)
 
 	KUNIT_EXPECT_EQ(test, odp_kunit_map_err(rw, addr, 8, 0, true), -EINVAL);
 	KUNIT_EXPECT_EQ(test, odp_kunit_map_err(rw, addr, 8, 4, true), -EINVAL);
-	KUNIT_EXPECT_EQ(test, odp_kunit_map_err(rw, addr, 0, ODP_R, true), -EINVAL);
 	/* No write fault through a umem registered without write access. */
 	KUNIT_EXPECT_EQ(test, odp_kunit_map_err(ro, addr, 8, ODP_R | ODP_W, true),
 			-EPERM);
@@ -320,6 +320,34 @@ static void odp_kunit_map_bad_args(struct kunit *test)
 	ib_umem_odp_release(root);
 	KUNIT_EXPECT_FALSE(test, mutex_is_locked(&rw->umem_mutex));
 	KUNIT_EXPECT_FALSE(test, mutex_is_locked(&ro->umem_mutex));
+}
+
+/*
+ * A zero-length range maps nothing and succeeds with the mutex held, as
+ * any range does (mlx5 prefetches zero-length SGEs), but still only
+ * inside the umem and with a valid access mask.
+ */
+static void odp_kunit_map_empty(struct kunit *test)
+{
+	unsigned long addr = odp_kunit_anon(test, 2, PROT_READ | PROT_WRITE);
+	struct ib_umem_odp *odp = odp_kunit_get(test, addr, 2 * PAGE_SIZE,
+						ODP_RW);
+	unsigned long at[] = { addr, addr + 100, addr + 2 * PAGE_SIZE };
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(at); i++) {
+		KUNIT_ASSERT_TRUE(test, odp_kunit_map(test, odp, at[i], 0,
+						      ODP_R | ODP_W, true, 0));
+		KUNIT_EXPECT_TRUE(test, mutex_is_locked(&odp->umem_mutex));
+		mutex_unlock(&odp->umem_mutex);
+	}
+	KUNIT_EXPECT_EQ(test, odp->npages, 0);
+	KUNIT_EXPECT_EQ(test, odp_kunit_map_err(odp, addr + 2 * PAGE_SIZE + 1,
+						0, ODP_R, true), -EFAULT);
+	KUNIT_EXPECT_EQ(test, odp_kunit_map_err(odp, addr - 1, 0, ODP_R, true),
+			-EFAULT);
+	KUNIT_EXPECT_EQ(test, odp_kunit_map_err(odp, addr, 0, 0, true), -EINVAL);
+	KUNIT_EXPECT_FALSE(test, mutex_is_locked(&odp->umem_mutex));
 }
 
 /* Map returns with the mutex held and the pages' content; unmap empties. */
@@ -732,6 +760,33 @@ static void odp_kunit_implicit_children(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->invalidations), before);
 }
 
+/*
+ * Drivers cut the address space into equal blocks (mlx5: 1 GiB), so the
+ * top block's child reaches past the last user page. It is accepted, and
+ * a fault above the top fails as in any hole.
+ */
+static void odp_kunit_child_top_block(struct kunit *test)
+{
+	unsigned long top = ALIGN_DOWN(TASK_SIZE - 1, SZ_1G);
+	struct ib_umem_odp *root, *child;
+
+	/* The test thread's mm comes with its first mapping. */
+	odp_kunit_anon(test, 1, PROT_READ);
+	root = ib_umem_odp_alloc_implicit(ctx_of(test)->dev, ODP_RW);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, root);
+	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, odp_kunit_release,
+							   root));
+	child = ib_umem_odp_alloc_child(root, top, SZ_1G, &odp_kunit_ops);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, child);
+	KUNIT_EXPECT_EQ(test, ib_umem_start(child), top);
+	KUNIT_EXPECT_EQ(test, ib_umem_end(child), top + SZ_1G);
+	KUNIT_EXPECT_GT(test, ib_umem_end(child), TASK_SIZE);
+	KUNIT_EXPECT_EQ(test, odp_kunit_map_err(child, TASK_SIZE, 8, ODP_R, true),
+			-EFAULT);
+	KUNIT_EXPECT_EQ(test, child->npages, 0);
+	ib_umem_odp_release(child);
+}
+
 /* Concurrent ib_umem_odp_get_child() on one block yields one child. */
 struct odp_child_race {
 	struct ib_umem_odp *root;
@@ -887,6 +942,7 @@ static struct kunit_case odp_kunit_cases[] = {
 	KUNIT_CASE(odp_kunit_get_bad_input),
 	KUNIT_CASE(odp_kunit_index_edges),
 	KUNIT_CASE(odp_kunit_map_bad_args),
+	KUNIT_CASE(odp_kunit_map_empty),
 	KUNIT_CASE(odp_kunit_map_then_unmap),
 	KUNIT_CASE(odp_kunit_map_snapshot),
 	KUNIT_CASE(odp_kunit_dirty_only_writable),
@@ -895,6 +951,7 @@ static struct kunit_case odp_kunit_cases[] = {
 	KUNIT_CASE(odp_kunit_fault_retries),
 	KUNIT_CASE(odp_kunit_fault_race),
 	KUNIT_CASE(odp_kunit_implicit_children),
+	KUNIT_CASE(odp_kunit_child_top_block),
 	KUNIT_CASE(odp_kunit_implicit_child_race),
 	KUNIT_CASE(odp_kunit_release_after_exit),
 	KUNIT_CASE(odp_kunit_overhead),
