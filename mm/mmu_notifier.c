@@ -295,31 +295,60 @@ static bool mn_start_failed(struct mmu_notifier *sub,
 	return !WARN_ON(mmu_notifier_range_blockable(range));
 }
 
+/*
+ * The classic subscribers one non-blocking start has started. Only such a
+ * start can fail, and then exactly these must be ended. Neither list order
+ * nor the failing subscriber's identity tells which they are: any of them,
+ * the failing one included, may be unlinked meanwhile (mmu_notifier_put()
+ * takes no mmap lock). None can be added: registering takes the mmap lock
+ * for writing, and non-blocking invalidations (the OOM reaper) hold it for
+ * reading.
+ */
+#define MN_STARTED_MAX	16
+
+struct mn_started {
+	struct mmu_notifier *sub[MN_STARTED_MAX];
+	unsigned int n;
+};
+
+static void mn_end_started(const struct mn_started *started,
+			   const struct mmu_notifier_range *range)
+{
+	unsigned int i;
+
+	for (i = 0; i < started->n; i++)
+		mn_call_end(started->sub[i], range);
+}
+
 static int mn_classic_start(struct mmu_notifier_subscriptions *subs,
 			    const struct mmu_notifier_range *range)
 {
-	struct mmu_notifier *sub, *failed = NULL;
+	bool may_fail = !mmu_notifier_range_blockable(range);
+	struct mn_started started = { .n = 0 };
+	struct mmu_notifier *sub;
 	int id, ret = 0;
 
 	id = srcu_read_lock(&srcu);
 	for_each_classic(sub, subs) {
 		if (!sub->ops->invalidate_range_start)
 			continue;
-		ret = mn_call_start(sub, range);
-		if (ret && mn_start_failed(sub, range, ret)) {
-			failed = sub;
+		/*
+		 * More subscribers than can be tracked: give up as a failing
+		 * subscriber would, which a non-blocking caller must expect.
+		 */
+		if (may_fail && started.n == MN_STARTED_MAX) {
+			ret = -EAGAIN;
 			break;
 		}
+		ret = mn_call_start(sub, range);
+		if (ret && mn_start_failed(sub, range, ret))
+			break;
 		ret = 0;
+		if (may_fail)
+			started.sub[started.n++] = sub;
 	}
-	/* End exactly the sections entered before the failing subscriber. */
-	if (failed) {
-		for_each_classic(sub, subs) {
-			if (sub == failed)
-				break;
-			mn_call_end(sub, range);
-		}
-	}
+	if (ret)
+		mn_end_started(&started, range);
 	srcu_read_unlock(&srcu, id);
 	return ret;
 }
@@ -908,6 +937,14 @@ static int mn_interval_insert(struct mmu_interval_notifier *sub,
 	ret = mn_interval_bounds(start, length, &last);
 	if (ret)
 		return ret;
+	/*
+	 * Only a live address space can still be torn down, and the teardown
+	 * is what tells a subscriber the mm is gone: one inserted after it
+	 * would never hear of it. The caller's user reference guarantees a
+	 * live mm; without one the insert is refused.
+	 */
+	if (atomic_read(&mm->mm_users) <= 0)
+		return -EINVAL;
 
 	subs = mn_subs(mm);
 	if (!subs || !subs->has_tree) {
@@ -942,8 +979,9 @@ static int mn_interval_insert(struct mmu_interval_notifier *sub,
  * subscriber holds a reference on the mm_struct until it is removed.
  * May sleep; takes the mmap lock for writing on the first insert into @mm.
  *
- * Return: 0, -EINVAL for a zero @length, -EOVERFLOW for a range that
- * wraps the address space, or an errno from mmu_notifier_register().
+ * Return: 0, -EINVAL for a zero @length or an @mm without users,
+ * -EOVERFLOW for a range that wraps the address space,
+ * or an errno from mmu_notifier_register().
  */
 int mmu_interval_notifier_insert(struct mmu_interval_notifier *interval_sub,
 				 struct mm_struct *mm, unsigned long start,

@@ -242,6 +242,23 @@ static void mnt_insert_zero_length(struct kunit *test)
 			mmu_interval_notifier_insert(&a.sub, mm, PG(1), 0, &mnt_isub_ops));
 }
 
+/* An mm whose last user is gone takes no new subscriber. */
+static void mnt_insert_dead_mm(struct kunit *test)
+{
+	struct mm_struct *mm = mm_alloc();
+	struct mnt_isub a;
+
+	KUNIT_ASSERT_NOT_NULL(test, mm);
+	mmgrab(mm);
+	mmput(mm);
+	mnt_isub_init(&a);
+	KUNIT_EXPECT_EQ(test, -EINVAL,
+			mmu_interval_notifier_insert(&a.sub, mm, PG(1), PG(1),
+						     &mnt_isub_ops));
+	KUNIT_EXPECT_FALSE(test, mm_has_notifiers(mm));
+	mmdrop(mm);
+}
+
 static void mnt_insert_overflow(struct kunit *test)
 {
 	struct mm_struct *mm = mnt_mm(test);
@@ -1036,6 +1053,52 @@ static void mnt_get_put(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, mnt_shared_frees, frees + 2);
 }
 
+/*
+ * A non-blocking start whose failing subscriber drops its last reference
+ * in the callback, unlinking itself: only "first", which started, is
+ * ended, and "after", next in the list but never started, is not.
+ */
+static int mnt_self_put_start(struct mmu_notifier *mn,
+			      const struct mmu_notifier_range *range)
+{
+	if (mmu_notifier_range_blockable(range))
+		return 0;
+	mmu_notifier_put(mn);
+	return -EAGAIN;
+}
+
+static const struct mmu_notifier_ops mnt_self_put_ops = {
+	.invalidate_range_start = mnt_self_put_start,
+	.alloc_notifier = mnt_shared_alloc,
+	.free_notifier = mnt_shared_free,
+};
+
+static void mnt_nonblock_fail_unlinked(struct kunit *test)
+{
+	struct mm_struct *mm = mnt_mm(test);
+	struct mnt_sub first, after;
+	struct mmu_notifier *failing;
+	struct mmu_notifier_range r;
+	int frees = mnt_shared_frees;
+
+	mnt_sub_register(test, &after, &mnt_sub_ops, mm);
+	failing = mmu_notifier_get(&mnt_self_put_ops, mm);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(failing));
+	mnt_sub_register(test, &first, &mnt_sub_ops, mm);
+
+	KUNIT_EXPECT_EQ(test, mnt_invalidate_flags(mm, PG(0), PG(1), false, &r),
+			-EAGAIN);
+	KUNIT_EXPECT_EQ(test, first.starts, 1);
+	KUNIT_EXPECT_EQ(test, first.ends, 1);
+	KUNIT_EXPECT_EQ(test, after.starts, 0);
+	KUNIT_EXPECT_EQ(test, after.ends, 0);
+
+	mmu_notifier_synchronize();
+	KUNIT_EXPECT_EQ(test, mnt_shared_frees, frees + 1);
+	mmu_notifier_unregister(&first.mn, mm);
+	mmu_notifier_unregister(&after.mn, mm);
+}
+
 struct mnt_inv_arg {
 	struct mm_struct *mm;
 };
@@ -1145,6 +1208,7 @@ static void mnt_munmap_invalidates(struct kunit *test)
 static struct kunit_case mmu_notifier_cases[] = {
 	KUNIT_CASE(mnt_insert_remove),
 	KUNIT_CASE(mnt_insert_zero_length),
+	KUNIT_CASE(mnt_insert_dead_mm),
 	KUNIT_CASE(mnt_insert_overflow),
 	KUNIT_CASE(mnt_insert_whole_space),
 	KUNIT_CASE(mnt_insert_locked),
@@ -1171,6 +1235,7 @@ static struct kunit_case mmu_notifier_cases[] = {
 	KUNIT_CASE(mnt_classic_young),
 	KUNIT_CASE(mnt_nonblock_classic_fail_ends_all),
 	KUNIT_CASE(mnt_get_put),
+	KUNIT_CASE(mnt_nonblock_fail_unlinked),
 	KUNIT_CASE(mnt_put_frees_after_readers),
 	KUNIT_CASE(mnt_release_order),
 	KUNIT_CASE(mnt_munmap_invalidates),
