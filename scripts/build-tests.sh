@@ -5,9 +5,10 @@
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-make -s -C "$REPO/userspace" OUT="$BUILD/userspace"
-
 [ -d "$PRISTINE" ] || die "base source not unpacked (make kernel)"
+make -s -C "$REPO/userspace" OUT="$BUILD/userspace" \
+	KSFT_DIR="$PRISTINE/tools/testing/selftests"
+
 hmm_src=$PRISTINE/tools/testing/selftests/mm/hmm-tests.c
 hmm_bin=$BUILD/tests/hmm-tests
 mkdir -p "$BUILD/tests"

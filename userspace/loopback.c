@@ -34,7 +34,7 @@ static struct ibv_context *open_by_name(const char *name)
 
 static struct ibv_qp *create_rc_qp(struct loopback *lb)
 {
-	struct ibv_qp_init_attr attr = {
+	struct ibv_qp_init_attr_ex attr = {
 		.send_cq = lb->cq,
 		.recv_cq = lb->cq,
 		.srq = lb->srq,
@@ -46,9 +46,33 @@ static struct ibv_qp *create_rc_qp(struct loopback *lb)
 		},
 		.qp_type = IBV_QPT_RC,
 		.sq_sig_all = 1,
+		.comp_mask = IBV_QP_INIT_ATTR_PD,
+		.pd = lb->pd,
 	};
 
-	return ibv_create_qp(lb->pd, &attr);
+	if (!lb->send_ops)
+		return ibv_create_qp(lb->pd, (struct ibv_qp_init_attr *)&attr);
+	attr.comp_mask |= IBV_QP_INIT_ATTR_SEND_OPS_FLAGS;
+	attr.send_ops_flags = lb->send_ops;
+	return ibv_create_qp_ex(lb->ctx, &attr);
+}
+
+void loopback_take_opts(int *argc, char ***argv, struct loopback_opts *o)
+{
+	char **v = *argv;
+
+	while (*argc > 2) {
+		if (!strcmp(v[1], "-d") || !strcmp(v[1], "--ib-dev"))
+			o->dev = v[2];
+		else if (!strcmp(v[1], "-g") || !strcmp(v[1], "--gid-idx"))
+			o->gid_index = atoi(v[2]);
+		else
+			break;
+		v[2] = v[0];
+		v += 2;
+		*argc -= 2;
+	}
+	*argv = v;
 }
 
 int loopback_open(struct loopback *lb, const struct loopback_opts *o)

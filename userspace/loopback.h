@@ -25,6 +25,9 @@ struct loopback {
 	uint8_t timeout;	/* if set before loopback_connect(): the QPs'
 				 * local ACK timeout, 4.096 us << timeout
 				 * (default 14, 67 ms) */
+	uint64_t send_ops;	/* if set before loopback_connect(): the QPs
+				 * are made with ibv_create_qp_ex() and these
+				 * IBV_QP_EX_WITH_* flags, for ibv_wr_*() */
 	uint8_t port;
 	int gid_index;
 	union ibv_gid gid;
@@ -35,6 +38,14 @@ struct loopback_opts {
 	const char *dev;	/* default "rxe0" */
 	int gid_index;		/* default 1: ::ffff:127.0.0.1 on lo */
 };
+
+/*
+ * Take the leading -d/--ib-dev NAME and -g/--gid-idx N options (named as
+ * in rdma-core's examples) off the command line into @o, leaving the
+ * program name and the rest, for another parser such as the kselftest
+ * harness's.
+ */
+void loopback_take_opts(int *argc, char ***argv, struct loopback_opts *o);
 
 int loopback_open(struct loopback *lb, const struct loopback_opts *o);
 int loopback_connect(struct loopback *lb);
