@@ -17,8 +17,9 @@ BASE=${BASE:-ours}
 
 die() { echo "$(basename "$0"): $*" >&2; exit 1; }
 
-# mlx5 is compile-only: the base's other ODP driver, built against our umem.
-case $FLAVOR in default|debug|mlx5) ;; *) die "FLAVOR must be default, debug or mlx5, not '$FLAVOR'";; esac
+# mlx5 and i386 are compile-only: the base's other ODP driver, built against
+# our umem, and our objects in a 32-bit kernel.
+case $FLAVOR in default|debug|mlx5|i386) ;; *) die "FLAVOR must be default, debug, mlx5 or i386, not '$FLAVOR'";; esac
 case $BASE in ours|stock) ;; *) die "BASE must be ours or stock, not '$BASE'";; esac
 
 # Output directory of a kernel build: build/out/<flavor> for ours,

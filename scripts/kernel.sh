@@ -3,10 +3,11 @@
 # Build a bzImage: unpack the base once, lay our files and patches over a
 # copy of it, merge configs/ onto tinyconfig and run kbuild out of tree.
 #
-#   FLAVOR=default|debug|mlx5  BASE=ours|stock  scripts/kernel.sh
+#   FLAVOR=default|debug|mlx5|i386  BASE=ours|stock  scripts/kernel.sh
 #
 # FLAVOR=mlx5 links a vmlinux with the mlx5 driver on our ODP umem and
 # stops there (compile-only: there is no mlx5 device to boot with).
+# FLAVOR=i386 compiles only our objects, in a 32-bit kernel.
 #
 # Incremental: files are only rewritten when their content changes, so an
 # edit to one owned .c rebuilds that object, and a changed patch is applied
@@ -108,8 +109,16 @@ sync_ours() {
 }
 
 kmake() {
-	make -C "$src" O="$out" ARCH=x86_64 "$@"
+	local arch=x86_64
+
+	[ "$FLAVOR" = i386 ] && arch=i386
+	make -C "$src" O="$out" ARCH=$arch "$@"
 }
+
+# The objects the i386 flavor compiles: ours, and the rxe they hook into.
+I386_OBJECTS=(mm/mmu_notifier.o mm/mmu_notifier_kunit.o
+	drivers/infiniband/core/umem_odp.o drivers/infiniband/core/umem_odp_kunit.o
+	drivers/infiniband/sw/rxe/)
 
 # tinyconfig + fragments, then check that every fragment line survived.
 configure() {
@@ -117,6 +126,7 @@ configure() {
 	[ "$FLAVOR" = debug ] && frags+=("$REPO/configs/debug.config")
 	[ "$FLAVOR" = mlx5 ] && frags+=("$REPO/configs/mlx5.config")
 	[ "$BASE" = ours ] && frags+=("$REPO/configs/ours.config")
+	[ "$FLAVOR" = i386 ] && frags=("$REPO/configs/i386.config")
 	mkdir -p "$out"
 	[ -f "$out/.config" ] && cp -p "$out/.config" "$out/.config.prev"
 	kmake -s tinyconfig >/dev/null
@@ -164,6 +174,7 @@ main() {
 	# "modules" also writes Module.symvers, which out-of-tree modules need.
 	# The mlx5 flavor only has to compile and link.
 	[ "$FLAVOR" = mlx5 ] && targets=(vmlinux)
+	[ "$FLAVOR" = i386 ] && targets=("${I386_OBJECTS[@]}")
 	if ! kmake -j"$(nproc)" "${targets[@]}" >"$out/build.log" 2>&1; then
 		grep -E 'error|Error' "$out/build.log" | head -40 >&2
 		tail -20 "$out/build.log" >&2
@@ -172,6 +183,7 @@ main() {
 	grep -E '(^|: )warning:' "$out/build.log" | sort -u >&2 || true
 	local image=arch/x86/boot/bzImage
 	[ "$FLAVOR" = mlx5 ] && image=vmlinux
+	[ "$FLAVOR" = i386 ] && image="{${I386_OBJECTS[*]}}"
 	echo "kernel: ${out#"$REPO"/}/$image ($((SECONDS - t0)) s)"
 }
 
