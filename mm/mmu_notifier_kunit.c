@@ -242,21 +242,41 @@ static void mnt_insert_zero_length(struct kunit *test)
 			mmu_interval_notifier_insert(&a.sub, mm, PG(1), 0, &mnt_isub_ops));
 }
 
-/* An mm whose last user is gone takes no new subscriber. */
+/*
+ * An mm whose last user is gone takes no new subscriber: neither the first
+ * one of the mm nor one more beside a subscriber inserted while it lived.
+ */
 static void mnt_insert_dead_mm(struct kunit *test)
 {
-	struct mm_struct *mm = mm_alloc();
-	struct mnt_isub a;
+	struct mm_struct *fresh = mm_alloc(), *used = mm_alloc();
+	struct mnt_isub a, b, c;
+	int ret;
 
-	KUNIT_ASSERT_NOT_NULL(test, mm);
-	mmgrab(mm);
-	mmput(mm);
+	KUNIT_ASSERT_NOT_NULL(test, fresh);
+	KUNIT_ASSERT_NOT_NULL(test, used);
 	mnt_isub_init(&a);
-	KUNIT_EXPECT_EQ(test, -EINVAL,
-			mmu_interval_notifier_insert(&a.sub, mm, PG(1), PG(1),
+	mnt_isub_init(&b);
+	mnt_isub_init(&c);
+	KUNIT_ASSERT_EQ(test, 0,
+			mmu_interval_notifier_insert(&a.sub, used, PG(0), PG(1),
 						     &mnt_isub_ops));
-	KUNIT_EXPECT_FALSE(test, mm_has_notifiers(mm));
-	mmdrop(mm);
+	mmgrab(fresh);
+	mmput(fresh);
+	mmgrab(used);
+	mmput(used);
+
+	KUNIT_EXPECT_EQ(test, -EINVAL,
+			mmu_interval_notifier_insert(&b.sub, fresh, PG(1), PG(1),
+						     &mnt_isub_ops));
+	KUNIT_EXPECT_FALSE(test, mm_has_notifiers(fresh));
+	ret = mmu_interval_notifier_insert(&c.sub, used, PG(1), PG(1),
+					   &mnt_isub_ops);
+	KUNIT_EXPECT_EQ(test, ret, -EINVAL);
+	if (!ret)
+		mmu_interval_notifier_remove(&c.sub);
+	mmu_interval_notifier_remove(&a.sub);
+	mmdrop(fresh);
+	mmdrop(used);
 }
 
 static void mnt_insert_overflow(struct kunit *test)
