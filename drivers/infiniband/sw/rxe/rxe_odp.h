@@ -102,13 +102,14 @@ static inline void rxe_odp_mr_cleanup(struct rxe_mr *mr)
  * a missing page of an ODP MR brings in the rest of the request with it.
  *
  * A zero-byte RDMA READ or WRITE carries no rkey (IBTA C9-88), so @mr is
- * NULL then: like rxe_mr_copy(), look at nothing before the length.
+ * NULL then: like rxe_mr_copy(), look at nothing before the length, and
+ * leave a NULL MR with data to rxe_mr_copy(), which refuses it.
  */
 static inline int rxe_mr_copy_ahead(struct rxe_mr *mr, u64 iova, void *addr,
 				    unsigned int length,
 				    enum rxe_mr_copy_dir dir, u64 extent)
 {
-	if (length && rxe_mr_is_odp(mr))
+	if (length && mr && rxe_mr_is_odp(mr))
 		return rxe_odp_mr_copy(mr, iova, addr, length, dir, extent);
 	return rxe_mr_copy(mr, iova, addr, length, dir);
 }
