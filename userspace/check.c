@@ -155,6 +155,23 @@ long proc_field(const char *path, const char *key)
 	return n;
 }
 
+long port_counter(const char *dev, const char *name)
+{
+	char path[256];
+	long n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path),
+		 "/sys/class/infiniband/%s/ports/1/hw_counters/%s", dev, name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &n) != 1)
+		n = -1;
+	fclose(f);
+	return n;
+}
+
 long rdma_res_count(const char *dev, const char *kind)
 {
 	char line[512], key[32], name[64];

@@ -51,4 +51,7 @@ long proc_field(const char *path, const char *key);
  */
 long rdma_res_count(const char *dev, const char *kind);
 
+/* Port 1's hardware counter @name of @dev (sysfs hw_counters), or -1. */
+long port_counter(const char *dev, const char *name);
+
 #endif

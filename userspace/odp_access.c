@@ -4,6 +4,8 @@
  *
  *   odp_access [-d ib_dev] [-g gid_idx] [kselftest harness options]
  *
+ * - caps: the ODP capabilities rxe0 advertises, general, RC, UC, UD and
+ *   XRC, exactly.
  * - rereg: a change of access (IBV_REREG_MR_CHANGE_ACCESS) of an ODP MR
  *   with flags that keep IBV_ACCESS_ON_DEMAND succeeds, and the new rights
  *   hold (a WRITE the MR no longer allows fails); flags that would make it
@@ -81,6 +83,28 @@ FIXTURE_TEARDOWN(odp)
 	loopback_close(&self->lb);
 	munmap(self->buf, self->len);
 	munmap(self->local, self->len);
+}
+
+/*
+ * Exactly what rxe advertises (Documentation/rxe_odp.rst): bits 6 and 7 are
+ * FLUSH and ATOMIC_WRITE, which rdma-core 44 does not name.
+ */
+TEST_F(odp, caps_exact)
+{
+	const uint32_t rc = IBV_ODP_SUPPORT_SEND | IBV_ODP_SUPPORT_RECV |
+			    IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ |
+			    IBV_ODP_SUPPORT_ATOMIC | IBV_ODP_SUPPORT_SRQ_RECV |
+			    1 << 6 | 1 << 7;
+	const uint32_t ud = IBV_ODP_SUPPORT_SEND | IBV_ODP_SUPPORT_RECV |
+			    IBV_ODP_SUPPORT_SRQ_RECV;
+	struct ibv_device_attr_ex attr = {};
+
+	ASSERT_EQ(0, ibv_query_device_ex(self->lb.ctx, NULL, &attr));
+	EXPECT_EQ(IBV_ODP_SUPPORT, attr.odp_caps.general_caps);
+	EXPECT_EQ(rc, attr.odp_caps.per_transport_caps.rc_odp_caps);
+	EXPECT_EQ(0, attr.odp_caps.per_transport_caps.uc_odp_caps);
+	EXPECT_EQ(ud, attr.odp_caps.per_transport_caps.ud_odp_caps);
+	EXPECT_EQ(0, attr.xrc_odp_caps);
 }
 
 /* The errno of a registration expected to fail, or 0 if it succeeded. */

@@ -15,7 +15,8 @@
  * now fault on unmapped pages. That must cost neither the second READ nor
  * the QP anything: it completes with its data. A READ of the unmapped
  * chunk itself still fails with a remote access error, and the chunk,
- * mapped again with new data, reads back.
+ * mapped again with new data, reads back. rxe0's duplicate_request
+ * counter must show that duplicates were served at all.
  *
  * Exit 0 when every check passed, 77 when the device does not advertise
  * RC ODP for READ, 1 otherwise.
@@ -228,6 +229,7 @@ int main(int argc, char **argv)
 	struct replay r = { 0 };
 	struct contender cont = { 0 };
 	int rounds = 2 * NCHUNK, c, i;
+	long dups, now;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while ((c = getopt(argc, argv, "d:g:r:")) != -1) {
@@ -258,10 +260,15 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < NCHUNK; i++)
 		fill_chunk(&r, i, i + 1);
+	dups = port_counter(o.dev, "duplicate_request");
 	start_contender(&cont);
 	for (i = 0; i < rounds; i++)
 		one_round(&r, &cont, i);
 	stop_contender(&cont);
+	/* Without duplicates nothing here was replayed. */
+	now = port_counter(o.dev, "duplicate_request");
+	expect(dups >= 0 && now > dups, "%s's duplicate_request counter moved: "
+	       "%ld duplicates were served", o.dev, now - dups);
 
 	ibv_dereg_mr(r.tmr);
 	ibv_dereg_mr(r.dmr);

@@ -5,10 +5,12 @@
  *
  *   rc_verify [-d dev] [-g gid_index] [-o]
  *
- * -o registers both sides' memory with IBV_ACCESS_ON_DEMAND; the buffers
- * are freshly mapped and never touched by the CPU before the first
- * transfer into them, so every first access is a page fault. Without -o
- * the memory is registered pinned. Exit 0 when everything verified,
+ * -o registers both sides' memory with IBV_ACCESS_ON_DEMAND. The buffers
+ * are freshly mapped: each case's WRITE lands on memory nothing touched
+ * before, so its first access is a page fault; the READ and the SEND after
+ * it land where the CPU or that WRITE has been. Without -o the memory is
+ * registered pinned. Data is one position-unique pattern (check.h), so a
+ * byte from a wrong page never matches. Exit 0 when everything verified,
  * 77 when the device cannot run the requested mode, 1 otherwise.
  */
 #include <errno.h>
@@ -19,6 +21,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "loopback.h"
 
 #define BUF_SIZE (4u << 20)
@@ -35,33 +38,6 @@ static void report(bool ok, const char *what, size_t off, size_t len)
 	printf("%s %s off=%zu len=%zu\n", ok ? "ok" : "FAIL", what, off, len);
 	if (!ok)
 		failures++;
-}
-
-static unsigned char pattern(unsigned int seed, size_t i)
-{
-	return (unsigned char)(i * 31 + seed * 7 + (i >> 12));
-}
-
-static void fill(unsigned char *p, size_t len, unsigned int seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		p[i] = pattern(seed, i);
-}
-
-static bool verify(const unsigned char *p, size_t len, unsigned int seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		if (p[i] != pattern(seed, i)) {
-			fprintf(stderr, "byte %zu: got 0x%02x, want 0x%02x\n",
-				i, p[i], pattern(seed, i));
-			return false;
-		}
-	}
-	return true;
 }
 
 static int side_init(struct loopback *lb, struct side *s, int odp)
@@ -119,17 +95,17 @@ static bool rdma(struct loopback *lb, enum ibv_wr_opcode op, struct side *local,
 static void test_write(struct loopback *lb, struct side *a, struct side *b,
 		       size_t off, size_t len, unsigned int seed)
 {
-	fill(a->buf + off, len, seed);
+	pattern_fill(a->buf + off, len, seed);
 	report(rdma(lb, IBV_WR_RDMA_WRITE, a, off, b, off, len) &&
-	       verify(b->buf + off, len, seed), "write", off, len);
+	       pattern_check(b->buf + off, len, seed, "write"), "write", off, len);
 }
 
 static void test_read(struct loopback *lb, struct side *a, struct side *b,
 		      size_t off, size_t len, unsigned int seed)
 {
-	fill(b->buf + off, len, seed);
+	pattern_fill(b->buf + off, len, seed);
 	report(rdma(lb, IBV_WR_RDMA_READ, a, off, b, off, len) &&
-	       verify(a->buf + off, len, seed), "read", off, len);
+	       pattern_check(a->buf + off, len, seed, "read"), "read", off, len);
 }
 
 static bool send_recv(struct loopback *lb, struct side *a, struct side *b,
@@ -178,8 +154,8 @@ static bool send_recv(struct loopback *lb, struct side *a, struct side *b,
 static void test_send(struct loopback *lb, struct side *a, struct side *b,
 		      size_t off, size_t len, unsigned int seed)
 {
-	fill(a->buf + off, len, seed);
-	report(send_recv(lb, a, b, off, len) && verify(b->buf + off, len, seed),
+	pattern_fill(a->buf + off, len, seed);
+	report(send_recv(lb, a, b, off, len) && pattern_check(b->buf + off, len, seed, "send"),
 	       "send", off, len);
 }
 
