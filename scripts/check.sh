@@ -14,6 +14,16 @@
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
 
+# Ctrl-C reaches every process in the terminal's foreground group: vm.sh
+# stops its QEMU and exits 130, make stops a build, and the run ends there.
+# No later flavor is built or booted, and no summary claims a result.
+interrupted() {
+	trap '' INT TERM
+	echo "check: interrupted" >&2
+	exit 130
+}
+trap interrupted INT TERM
+
 flavors=${FLAVORS:-default debug}
 top=$BUILD/check
 rm -rf "$top"
@@ -55,6 +65,8 @@ run_flavor() {
 	FLAVOR=$f "$REPO/scripts/vm.sh" -t "$(vm_timeout "$f")" -o "$dir" \
 		-- "$REPO/tests/guest-suite" >/dev/null 2>"$top/$f-vm.log"
 	rc=$?
+	# vm.sh stopped by a signal that reached it alone ends the run too.
+	[ $rc -ne 130 ] || interrupted
 	"$REPO/scripts/report.py" run "$f" "$dir" "$rc"
 }
 

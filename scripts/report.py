@@ -13,6 +13,14 @@
 Every test is reported as PASS, FAIL (with the reason) or SKIP (with the
 reason). Tests listed in tests/known-failures are reported, when they fail,
 as SKIP with the listed reason: they fail on the unmodified base kernel too.
+A test that skips by itself (a guest test's exit 77, a KTAP "# SKIP") is
+reported as SKIP only when tests/expected-skips lists it, and as
+"FAIL <name>: unexpected skip: <reason>" otherwise: a skip proves nothing.
+
+A guest run must also account for itself: the results file starts with the
+suite's plan, every executable in tests/guest/ reports a line, and a
+non-zero VM_RC is either the suite's own status for a failed test (1) or
+vm.sh's for a splat (126); anything else fails vm/boot.
 """
 
 import os
@@ -30,14 +38,17 @@ TAP_PLAN = re.compile(r"^1\.\.(\d+)")
 
 
 class Results:
-    def __init__(self, prefix, known):
+    def __init__(self, prefix):
         self.prefix = prefix
-        self.known = known
+        self.known = load_list("known-failures")
+        self.expected = load_list("expected-skips")
         self.counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
 
     def add(self, verdict, name, reason=""):
         if verdict == "FAIL" and name in self.known:
             verdict, reason = "SKIP", "known failure: " + self.known[name]
+        elif verdict == "SKIP" and name not in self.expected:
+            verdict, reason = "FAIL", "unexpected skip: " + (reason or "no reason given")
         self.counts[verdict] += 1
         line = f"{verdict} {self.prefix}/{name}"
         if reason:
@@ -46,17 +57,29 @@ class Results:
         print(line, flush=True)
 
 
-def load_known():
-    known = {}
-    path = os.path.join(REPO, "tests", "known-failures")
+def load_list(name):
+    """tests/<name>: "<test> <reason>" a line, # comments; test -> reason."""
+    entries = {}
+    path = os.path.join(REPO, "tests", name)
     if os.path.exists(path):
         with open(path) as f:
             for line in f:
                 line = line.split("#", 1)[0].strip()
                 if line:
-                    name, _, reason = line.partition(" ")
-                    known[name] = reason.strip() or "no reason given"
-    return known
+                    test, _, reason = line.partition(" ")
+                    entries[test] = reason.strip() or "no reason given"
+    return entries
+
+
+def guest_tests():
+    """The tests that must report: what tests/guest-suite runs."""
+    d = os.path.join(REPO, "tests", "guest")
+    names = []
+    for n in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+        p = os.path.join(d, n)
+        if os.path.isfile(p) and os.stat(p).st_mode & 0o111:
+            names.append(n)
+    return names
 
 
 def kernel_lines(console):
@@ -117,8 +140,9 @@ def parse_ktap(lines, res):
 
 
 def parse_tap_file(path, prefix, res):
-    """A kselftest TAP file: one line per case, and the plan checked."""
-    plan = seen = 0
+    """A kselftest TAP file: one line per case, and the plan checked.
+    Returns whether it reported a failure of its own."""
+    plan = seen = failed = 0
     with open(path, errors="replace") as f:
         for line in f:
             line = line.rstrip("\n")
@@ -136,23 +160,53 @@ def parse_tap_file(path, prefix, res):
             elif m.group(1) == "ok":
                 res.add("PASS", name)
             else:
+                failed += 1
                 res.add("FAIL", name, "see hmm-tests.tap")
     if seen < plan or plan == 0:
+        failed += 1
         res.add("FAIL", prefix, f"planned {plan} cases, {seen} reported")
+    return failed > 0
 
 
-def parse_results(path, res, tap_suites, prefix="guest/"):
-    with open(path) as f:
-        for line in f:
-            m = re.match(r"^(PASS|FAIL|SKIP) (\S+?)(?::\s*(.*))?$", line.strip())
-            if not m:
+def read_results(path):
+    """The suite's plan (None if its first line is not one) and its
+    (verdict, name, reason) lines."""
+    plan, lines = None, []
+    with open(path, errors="replace") as f:
+        for i, line in enumerate(f):
+            line = line.strip()
+            m = re.match(r"^plan (\d+)$", line)
+            if m and i == 0:
+                plan = int(m.group(1))
                 continue
-            verdict, name, reason = m.group(1), m.group(2), m.group(3) or ""
-            # A suite reported case by case from its TAP file counts once
-            # per case; its own exit status only matters when it has none.
-            if name in tap_suites and verdict != "SKIP":
+            m = re.match(r"^(PASS|FAIL|SKIP) (\S+?)(?::\s*(.*))?$", line)
+            if m:
+                lines.append((m.group(1), m.group(2), m.group(3) or ""))
+    return plan, lines
+
+
+def report_results(lines, res, tap_suites, prefix="guest/"):
+    for verdict, name, reason in lines:
+        # A suite reported case by case from its TAP file counts once per
+        # case; its own status only matters when it has none, or when it
+        # failed and none of its cases says why.
+        if name in tap_suites:
+            if verdict == "PASS" or (verdict == "FAIL" and tap_suites[name]):
                 continue
-            res.add(verdict, prefix + name, reason)
+        res.add(verdict, prefix + name, reason)
+
+
+def check_reported(plan, lines, res):
+    """Every test in tests/guest/ reported, and as many lines as planned
+    (plan False: there was no results file to hold one)."""
+    reported = {name for _, name, _ in lines}
+    for name in guest_tests():
+        if name not in reported:
+            res.add("FAIL", "guest/" + name, "did not report")
+    if plan is None:
+        res.add("FAIL", "guest", "no plan line at the top of results")
+    elif plan is not False and plan != len(lines):
+        res.add("FAIL", "guest", f"planned {plan} tests, {len(lines)} reported")
 
 
 def write_counts(d, res):
@@ -163,42 +217,82 @@ def write_counts(d, res):
 
 
 def report_plain(name, d):
-    res = Results(name, load_known())
+    res = Results(name)
     results = os.path.join(d, "results")
     if os.path.exists(results):
-        parse_results(results, res, {}, "")
+        report_results(read_results(results)[1], res, {}, "")
     else:
         res.add("FAIL", "results", "no results file")
     return write_counts(d, res)
 
 
-def report_run(name, d, vm_rc):
-    res = Results(name, load_known())
-    console = os.path.join(d, "console.log")
-    booted = os.path.exists(os.path.join(d, "status"))
+def read_status(d):
+    try:
+        with open(os.path.join(d, "status")) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def boot_verdict(vm_rc, status, guest_failed, splat_failed, console):
+    """vm/boot: the guest ran the suite to its end, and vm.sh's exit status
+    is one that the run's other lines account for."""
+    where = f"(console: {console})"
     if vm_rc == 124:
-        res.add("FAIL", "vm/boot", f"timed out (console: {console})")
-    elif not booted:
-        res.add("FAIL", "vm/boot", f"guest ended without a status (console: {console})")
-    else:
-        res.add("PASS", "vm/boot")
+        return "FAIL", f"timed out {where}"
+    if vm_rc == 130:
+        return "FAIL", f"interrupted {where}"
+    if status is None:
+        return "FAIL", f"guest ended without a status, vm exit {vm_rc} {where}"
+    if vm_rc == status == 0:
+        return "PASS", ""
+    # The suite exits 1 when a test failed; vm.sh turns a clean exit into
+    # 126 when the console shows a splat. Both have FAIL lines of their own.
+    if vm_rc == status == 1 and guest_failed:
+        return "PASS", ""
+    if vm_rc == 126 and status == 0 and splat_failed:
+        return "PASS", ""
+    return "FAIL", f"vm exit {vm_rc}, guest status {status}, no failure to account for it {where}"
+
+
+def scan_console(console):
+    """splat-scan's first finding, or why it could not read the log."""
+    scan = subprocess.run([os.path.join(REPO, "scripts", "splat-scan"), console],
+                          capture_output=True, text=True)
+    if scan.returncode != 0:
+        return scan.stderr.strip() or f"splat-scan exit {scan.returncode} (console: {console})"
+    if scan.stdout.strip():
+        return scan.stdout.strip().splitlines()[0].strip() + f" (console: {console})"
+    return ""
+
+
+def report_run(name, d, vm_rc):
+    res = Results(name)
+    console = os.path.join(d, "console.log")
+    status = read_status(d)
+    results = os.path.join(d, "results")
+    plan, lines = read_results(results) if os.path.exists(results) else (None, [])
+    splat = scan_console(console)
+    guest_failed = any(v == "FAIL" for v, _, _ in lines)
+    verdict, why = boot_verdict(vm_rc, status, guest_failed, bool(splat), console)
+    res.add(verdict, "vm/boot", why)
     if os.path.exists(console):
         parse_ktap(kernel_lines(console), res)
     tap_suites = {}
     for suite in ("40-hmm-tests",):
         tap = os.path.join(d, "hmm-tests.tap")
         if os.path.exists(tap):
-            tap_suites[suite] = tap
-            parse_tap_file(tap, "hmm-tests", res)
-    results = os.path.join(d, "results")
-    if os.path.exists(results):
-        parse_results(results, res, tap_suites)
-    elif booted:
-        res.add("FAIL", "guest", "no results file")
-    splats = subprocess.run([os.path.join(REPO, "scripts", "splat-scan"), console],
-                            capture_output=True, text=True).stdout.strip()
-    if splats:
-        res.add("FAIL", "vm/no-splat", splats.splitlines()[0].strip() + f" (console: {console})")
+            tap_suites[suite] = parse_tap_file(tap, "hmm-tests", res)
+    report_results(lines, res, tap_suites)
+    if not os.path.exists(results):
+        # A guest that never got to the suite has failed vm/boot already;
+        # its tests still count, each as not reported.
+        plan = False
+        if status is not None:
+            res.add("FAIL", "guest", "no results file")
+    check_reported(plan, lines, res)
+    if splat:
+        res.add("FAIL", "vm/no-splat", splat)
     else:
         res.add("PASS", "vm/no-splat")
     leaks = os.path.join(d, "kmemleak.txt")
