@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0-only
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 /*
  * KUnit suite "umem_odp": ODP umems over the user memory of a test mm.
  *
