@@ -191,6 +191,12 @@ void loopback_close(struct loopback *lb)
 	memset(lb, 0, sizeof(*lb));
 }
 
+void loopback_dereg(struct ibv_mr *mr)
+{
+	if (mr && ibv_dereg_mr(mr))
+		perror("ibv_dereg_mr");
+}
+
 static long now_ms(void)
 {
 	struct timespec ts;

@@ -51,6 +51,9 @@ int loopback_open(struct loopback *lb, const struct loopback_opts *o);
 int loopback_connect(struct loopback *lb);
 void loopback_close(struct loopback *lb);
 
+/* Deregister @mr, if there is one (a fixture's teardown after a failure). */
+void loopback_dereg(struct ibv_mr *mr);
+
 /*
  * Replace both QPs with a fresh connected pair, for after an error
  * completion has moved them to the error state. Completions still queued

@@ -78,8 +78,7 @@ FIXTURE_SETUP(odp)
 
 FIXTURE_TEARDOWN(odp)
 {
-	if (self->lmr)
-		ibv_dereg_mr(self->lmr);
+	loopback_dereg(self->lmr);
 	loopback_close(&self->lb);
 	munmap(self->buf, self->len);
 	munmap(self->local, self->len);

@@ -168,10 +168,8 @@ FIXTURE_SETUP(xfer)
 
 FIXTURE_TEARDOWN(xfer)
 {
-	if (self->smr)
-		ibv_dereg_mr(self->smr);
-	if (self->dmr)
-		ibv_dereg_mr(self->dmr);
+	loopback_dereg(self->smr);
+	loopback_dereg(self->dmr);
 	loopback_close(&self->lb);
 	munmap(self->src, self->buflen);
 	munmap(self->dst, self->buflen);
@@ -351,10 +349,8 @@ FIXTURE_SETUP(atomic)
 
 FIXTURE_TEARDOWN(atomic)
 {
-	if (self->tmr)
-		ibv_dereg_mr(self->tmr);
-	if (self->rmr)
-		ibv_dereg_mr(self->rmr);
+	loopback_dereg(self->tmr);
+	loopback_dereg(self->rmr);
 	loopback_close(&self->lb);
 	munmap(self->tgt, 2 * self->page);
 	munmap(self->res, self->page);
@@ -475,12 +471,9 @@ FIXTURE_SETUP(atomic_mix)
 
 FIXTURE_TEARDOWN(atomic_mix)
 {
-	if (self->pinned)
-		ibv_dereg_mr(self->pinned);
-	if (self->odp)
-		ibv_dereg_mr(self->odp);
-	if (self->rmr)
-		ibv_dereg_mr(self->rmr);
+	loopback_dereg(self->pinned);
+	loopback_dereg(self->odp);
+	loopback_dereg(self->rmr);
 	loopback_close(&self->lb);
 	munmap(self->word, self->page);
 	munmap(self->res, self->page);

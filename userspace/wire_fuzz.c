@@ -490,15 +490,11 @@ FIXTURE_TEARDOWN(wire)
 {
 	if (self->sock > 0)
 		close(self->sock);
-	if (self->side_smr)
-		ibv_dereg_mr(self->side_smr);
-	if (self->side_dmr)
-		ibv_dereg_mr(self->side_dmr);
+	loopback_dereg(self->side_smr);
+	loopback_dereg(self->side_dmr);
 	loopback_close(&self->side);
-	if (self->pinned)
-		ibv_dereg_mr(self->pinned);
-	if (self->odp)
-		ibv_dereg_mr(self->odp);
+	loopback_dereg(self->pinned);
+	loopback_dereg(self->odp);
 	loopback_close(&self->victim);
 }
 
