@@ -50,7 +50,7 @@ run_host_tests() {
 
 # Guest time limits under TCG: the debug flavor (KASAN, lockdep) is
 # several times slower.
-vm_timeout() { [ "$1" = debug ] && echo 2400 || echo 900; }
+vm_timeout() { [ "$1" = debug ] && echo 3000 || echo 900; }
 
 run_flavor() {
 	local f=$1 dir=$top/$1 rc

@@ -4,6 +4,8 @@
  *
  *   wire_fuzz [-d ib_dev] [-n packets] [-s seed] [kselftest harness options]
  *
+ * It sends -n packets (default 20000), or as many as two minutes allow.
+ *
  * A victim RC queue pair, connected over ::1 (GID index 2), has a pinned
  * and an ODP MR registered, receive buffers in both, and its ODP memory is
  * dropped (MADV_DONTNEED) every few packets, so that packets meet MRs being
@@ -37,6 +39,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -52,6 +55,7 @@
 #define DROP_EVERY	16		/* packets between ODP invalidations */
 #define SIDE_LEN	(3 * 4096 + 100)
 #define SEED		0x77
+#define MAX_SECONDS	120		/* a debug kernel sends fewer */
 
 static struct loopback_opts opts = { .dev = "rxe0", .gid_index = GID_IPV6_LO };
 static unsigned long npackets = 20000;
@@ -525,12 +529,13 @@ TEST_F_TIMEOUT(wire, fuzz, 1800)
 	static uint8_t pkt[9000];
 	char name[NCOUNTERS][40], name2[NCOUNTERS][40];
 	unsigned long before[NCOUNTERS], after[NCOUNTERS], i;
+	time_t end = time(NULL) + MAX_SECONDS;
 	int n, m, j;
 
 	n = read_counters(name, before);
 	ASSERT_LT(0, n) TH_LOG("no rxe0 counters");
 	calibrate(_metadata, self);
-	for (i = 0; i < npackets; i++) {
+	for (i = 0; i < npackets && time(NULL) < end; i++) {
 		size_t len = build(self, pkt, self->mtu + 256);
 
 		ASSERT_EQ(0, send_pkt(self, pkt, len));
