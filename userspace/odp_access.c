@@ -14,8 +14,6 @@
  *   with IB_UVERBS_ACCESS_FLUSH_PERSISTENT is refused (EOPNOTSUPP), and
  *   so is adding it by rereg; over ordinary memory a pinned MR is refused
  *   it too (the pinned path wants persistent memory).
- * - fault extent: a small SEND into a large cold receive buffer writes,
- *   and so faults, only the page it lands on.
  * - memfd_secret() memory, which the kernel removed from its own direct
  *   map: a pinned MR over it is refused, an ODP MR registers (nothing is
  *   touched) but every access through it completes with an error, remote
@@ -270,67 +268,6 @@ TEST_F(odp, secretmem_refused)
 				       mr->rkey, 64));
 	EXPECT_TRUE(pattern_check(self->buf, 64, SEED + 2, "after"));
 	EXPECT_EQ(0, ibv_dereg_mr(mr));
-}
-
-/* Pages of [p, p + len) that are resident (mincore()). */
-static size_t resident_pages(void *p, size_t len, size_t page)
-{
-	size_t n = (len + page - 1) / page, i, count = 0;
-	unsigned char *vec = calloc(n, 1);
-
-	if (!vec || mincore(p, len, vec)) {
-		free(vec);
-		return (size_t)-1;
-	}
-	for (i = 0; i < n; i++)
-		count += vec[i] & 1;
-	free(vec);
-	return count;
-}
-
-/*
- * A 100-byte SEND into a 4 MiB cold ODP receive buffer writes one page:
- * faulting the rest for write would allocate (or dirty, or un-share after
- * fork) memory that nobody writes.
- */
-TEST_F(odp, recv_faults_only_the_data)
-{
-	const size_t big = 4 << 20;
-	unsigned char *rbuf = map_anon(NULL, big);
-	struct ibv_mr *rmr, *smr;
-	struct ibv_sge rsge, ssge;
-	struct ibv_recv_wr rwr = { .wr_id = 1, .sg_list = &rsge, .num_sge = 1 };
-	struct ibv_send_wr swr = { .wr_id = 2, .sg_list = &ssge, .num_sge = 1,
-				   .opcode = IBV_WR_SEND };
-	struct ibv_recv_wr *rbad;
-	struct ibv_send_wr *sbad;
-	struct ibv_wc wc;
-	int i;
-
-	ASSERT_NE(NULL, rbuf);
-	rmr = ibv_reg_mr(self->lb.pd, rbuf, big, ODP_RW);
-	smr = ibv_reg_mr(self->lb.pd, self->buf, self->len, ACCESS_RW);
-	ASSERT_NE(NULL, rmr);
-	ASSERT_NE(NULL, smr);
-	ASSERT_EQ(0, resident_pages(rbuf, big, self->page));
-	pattern_fill(self->buf, 100, SEED + 3);
-	rsge = (struct ibv_sge){ (uintptr_t)rbuf, big, rmr->lkey };
-	ssge = (struct ibv_sge){ (uintptr_t)self->buf, 100, smr->lkey };
-	ASSERT_EQ(0, ibv_post_recv(self->lb.qp[1], &rwr, &rbad));
-	ASSERT_EQ(0, ibv_post_send(self->lb.qp[0], &swr, &sbad));
-	for (i = 0; i < 2; i++) {
-		ASSERT_EQ(0, loopback_poll(&self->lb, &wc, 20000));
-		EXPECT_EQ(IBV_WC_SUCCESS, wc.status)
-			TH_LOG("wr %lu: %s", (unsigned long)wc.wr_id,
-			       wc_status_name(wc.status));
-	}
-	/* Give a background fault-ahead, if any, the time to show. */
-	usleep(300 * 1000);
-	EXPECT_EQ(1, resident_pages(rbuf, big, self->page));
-	EXPECT_TRUE(pattern_check(rbuf, 100, SEED + 3, "received"));
-	EXPECT_EQ(0, ibv_dereg_mr(rmr));
-	EXPECT_EQ(0, ibv_dereg_mr(smr));
-	munmap(rbuf, big);
 }
 
 int main(int argc, char **argv)
