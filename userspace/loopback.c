@@ -261,8 +261,9 @@ int loopback_post_wait(struct loopback *lb, struct ibv_send_wr *wr,
 		perror("ibv_post_send");
 		return -1;
 	}
-	if (loopback_poll(lb, wc, 20000)) {
-		fprintf(stderr, "no completion within 20 s\n");
+	/* Long enough for a debug kernel under TCG working off duplicates. */
+	if (loopback_poll(lb, wc, 60000)) {
+		fprintf(stderr, "no completion within 60 s\n");
 		return -1;
 	}
 	if (wc->wr_id != wr->wr_id) {
