@@ -4,8 +4,9 @@
  *
  *   odp_replay [-d dev] [-g gid_index] [-r rounds]
  *
- * The QPs run with the shortest local ACK timeout, so the requester
- * retransmits a long READ whenever the responder pauses; the READ's pages
+ * The QPs run with a local ACK timeout just long enough for a READ's
+ * responses to flow (see ack_timeout()), so the requester retransmits a
+ * long READ whenever the responder pauses; the READ's pages
  * are invalidated first, and another thread holds the mmap lock for a
  * while, so the responder pauses in its first fault. The responder
  * answers each duplicate by reading the memory again, and it may still be
@@ -27,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -217,6 +219,40 @@ static void one_round(struct replay *r, struct contender *cont, int round)
 	       "round %d: chunk %d mapped again reads its new data", round, c);
 }
 
+/* Microseconds since some fixed point. */
+static long long now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+/*
+ * The shortest local ACK timeout (4.096 us << t) that is still four times
+ * the gap between two of a READ's response packets, measured on an
+ * uncontended READ of @c. A timeout near that gap retransmits the READ on
+ * nearly every packet, and every duplicate is served in full: a slow
+ * kernel (KASAN, lockdep, TCG) then spends minutes on duplicates of one
+ * READ. Longer than that, only the responder's pauses retransmit, on
+ * every kernel alike.
+ */
+static uint8_t ack_timeout(struct replay *r, int c)
+{
+	long long t0 = now_us(), gap;
+	unsigned int mtu = 128u << r->lb.mtu;
+	uint8_t t = 1;
+
+	if (!read_ok(r, c, "READ measuring the response rate")) {
+		fprintf(stderr, "cannot measure the response rate\n");
+		exit(1);
+	}
+	gap = (now_us() - t0) / (CHUNK / mtu);
+	while (t < 31 && (4096ll << t) / 1000 < 4 * gap)
+		t++;
+	return t;
+}
+
 static void usage(const char *prog)
 {
 	fprintf(stderr, "usage: %s [-d dev] [-g gid_index] [-r rounds]\n", prog);
@@ -246,8 +282,6 @@ int main(int argc, char **argv)
 		printf("%s does not advertise RC ODP for RDMA READ\n", o.dev);
 		return EXIT_SKIP;
 	}
-	/* 4.096 us << 1: rxe rounds it up to one jiffy. */
-	r.lb.timeout = 1;
 	if (loopback_connect(&r.lb))
 		return 1;
 	r.tgt = map_anon(NULL, SIZE);
@@ -260,6 +294,11 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < NCHUNK; i++)
 		fill_chunk(&r, i, i + 1);
+	/* Twice: the first READ also faults both chunks in. */
+	ack_timeout(&r, 0);
+	r.lb.timeout = ack_timeout(&r, 0);
+	printf("local ACK timeout %u (4.096 us << %u)\n", r.lb.timeout,
+	       r.lb.timeout);
 	dups = port_counter(o.dev, "duplicate_request");
 	start_contender(&cont);
 	for (i = 0; i < rounds; i++)
