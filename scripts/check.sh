@@ -8,7 +8,7 @@
 #
 #   FLAVORS="default debug" COMPILE_ONLY=mlx5 scripts/check.sh
 #
-# COMPILE_ONLY names flavors that are built but not booted: mlx5 links
+# COMPILE_ONLY names flavors that are built but not booted: mlx5 compiles
 # 6.12's mlx5 ODP driver against our umem ODP, i386 compiles our objects
 # in a 32-bit kernel (COMPILE_ONLY= skips both).
 set -uo pipefail

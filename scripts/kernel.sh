@@ -120,6 +120,27 @@ I386_OBJECTS=(mm/mmu_notifier.o mm/mmu_notifier_kunit.o
 	drivers/infiniband/core/umem_odp.o drivers/infiniband/core/umem_odp_kunit.o
 	drivers/infiniband/sw/rxe/)
 
+# The objects the mlx5 flavor compiles: 6.12's mlx5 InfiniBand driver and
+# ours it calls; mlx5_links_ours() then checks the calls against ours.
+MLX5_OBJECTS=(mm/mmu_notifier.o drivers/infiniband/core/umem_odp.o
+	drivers/infiniband/hw/mlx5/)
+
+# Every umem ODP or MMU notifier symbol mlx5 refers to is one ours define:
+# what linking would check, without building the rest of a vmlinux.
+mlx5_links_ours() {
+	local want have missing
+
+	want=$(nm -u "$out"/drivers/infiniband/hw/mlx5/*.o |
+		awk '$2 ~ /^(ib_umem_odp_|mmu_interval_|mmu_notifier_|__mmu_notifier_)/ { print $2 }' |
+		sort -u)
+	[ -n "$want" ] || die "mlx5 refers to no umem ODP symbol: nothing was checked"
+	have=$(nm --defined-only "$out/mm/mmu_notifier.o" \
+		"$out/drivers/infiniband/core/umem_odp.o" | awk '{ print $3 }' | sort -u)
+	missing=$(comm -23 <(echo "$want") <(echo "$have"))
+	[ -z "$missing" ] || die "mlx5 refers to symbols ours do not define: $missing"
+	echo "kernel: mlx5 refers to $(echo "$want" | wc -l) umem ODP and notifier symbols, all defined by ours"
+}
+
 # tinyconfig + fragments, then check that every fragment line survived.
 configure() {
 	local frags=("$REPO/configs/base.config")
@@ -172,8 +193,7 @@ main() {
 	echo "kernel: building $BASE/$FLAVOR in ${out#"$REPO"/} (log: ${out#"$REPO"/}/build.log)"
 	local t0=$SECONDS targets=(bzImage modules)
 	# "modules" also writes Module.symvers, which out-of-tree modules need.
-	# The mlx5 flavor only has to compile and link.
-	[ "$FLAVOR" = mlx5 ] && targets=(vmlinux)
+	[ "$FLAVOR" = mlx5 ] && targets=("${MLX5_OBJECTS[@]}")
 	[ "$FLAVOR" = i386 ] && targets=("${I386_OBJECTS[@]}")
 	if ! kmake -j"$(nproc)" "${targets[@]}" >"$out/build.log" 2>&1; then
 		grep -E 'error|Error' "$out/build.log" | head -40 >&2
@@ -181,8 +201,9 @@ main() {
 		die "build of $BASE/$FLAVOR failed (see ${out#"$REPO"/}/build.log)"
 	fi
 	grep -E '(^|: )warning:' "$out/build.log" | sort -u >&2 || true
+	[ "$FLAVOR" = mlx5 ] && mlx5_links_ours
 	local image=arch/x86/boot/bzImage
-	[ "$FLAVOR" = mlx5 ] && image=vmlinux
+	[ "$FLAVOR" = mlx5 ] && image="{${MLX5_OBJECTS[*]}}"
 	[ "$FLAVOR" = i386 ] && image="{${I386_OBJECTS[*]}}"
 	echo "kernel: ${out#"$REPO"/}/$image ($((SECONDS - t0)) s)"
 }
