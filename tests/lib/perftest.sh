@@ -6,6 +6,9 @@
 # Prints the client's output and "ok"/"FAIL" for the run; returns non-zero
 # unless the client printed its result row with a non-zero figure.
 PERFTEST_PORT=${PERFTEST_PORT:-18515}
+# Iterations per run (-n): the figure only has to exist, and a debug kernel
+# moves about a megabyte a second (scripts/check.sh lowers it there).
+PERFTEST_ITERS=${PERFTEST_ITERS:-200}
 
 # perftest turns cycles into time by sampling the TSC against the clock; in
 # an emulated guest under load the samples can fail its r^2 >= 0.9 check
