@@ -10,7 +10,7 @@ PRISTINE=$BUILD/linux-6.12
 # Our source: a hard-linked copy of the base with our files and patches on top.
 OURS=$BUILD/src
 # Folders of the kernel tree that hold the files we own whole.
-OVERLAY_DIRS=(mm drivers include lib kernel)
+OVERLAY_DIRS=(mm drivers include)
 
 FLAVOR=${FLAVOR:-default}
 BASE=${BASE:-ours}
