@@ -3,7 +3,7 @@
 """Turn one guest run into one line per test, and runs into a summary.
 
   report.py run NAME DIR VM_RC   print NAME/... lines for the run kept in DIR
-                                 (console.log, results, hmm-tests.tap,
+                                 (console.log, results, logs/, hmm-tests.tap,
                                  kmemleak.txt) and write DIR/counts
   report.py plain NAME DIR       print NAME/... lines from DIR/results alone
                                  (tests run on the host) and write DIR/counts
@@ -16,6 +16,10 @@ as SKIP with the listed reason: they fail on the unmodified base kernel too.
 A test that skips by itself (a guest test's exit 77, a KTAP "# SKIP") is
 reported as SKIP only when tests/expected-skips lists it, and as
 "FAIL <name>: unexpected skip: <reason>" otherwise: a skip proves nothing.
+
+A guest test whose log holds a kselftest TAP stream (our programs on
+kselftest_harness.h) is reported case by case, as <test>/<case>, and so is
+hmm-tests from hmm-tests.tap, as hmm-tests/<case>; each plan is checked.
 
 A guest run must also account for itself: the results file starts with the
 suite's plan, every executable in tests/guest/ reports a line, and a
@@ -139,9 +143,16 @@ def parse_ktap(lines, res):
         res.add("FAIL", "kunit", f"planned {top_plan} suites, {top_seen} reported")
 
 
-def parse_tap_file(path, prefix, res):
-    """A kselftest TAP file: one line per case, and the plan checked.
-    Returns whether it reported a failure of its own."""
+def has_tap(path):
+    """Whether the file holds a kselftest TAP stream."""
+    with open(path, errors="replace") as f:
+        return any(line.rstrip("\n") == "TAP version 13" for line in f)
+
+
+def parse_tap_file(path, prefix, res, where):
+    """A kselftest TAP stream (one per file): one line per case, and the
+    plan checked; a failed case points to @where. Returns whether it
+    reported a failure of its own."""
     plan = seen = failed = 0
     with open(path, errors="replace") as f:
         for line in f:
@@ -161,7 +172,7 @@ def parse_tap_file(path, prefix, res):
                 res.add("PASS", name)
             else:
                 failed += 1
-                res.add("FAIL", name, "see hmm-tests.tap")
+                res.add("FAIL", name, "see " + where)
     if seen < plan or plan == 0:
         failed += 1
         res.add("FAIL", prefix, f"planned {plan} cases, {seen} reported")
@@ -279,10 +290,16 @@ def report_run(name, d, vm_rc):
     if os.path.exists(console):
         parse_ktap(kernel_lines(console), res)
     tap_suites = {}
-    for suite in ("40-hmm-tests",):
-        tap = os.path.join(d, "hmm-tests.tap")
-        if os.path.exists(tap):
-            tap_suites[suite] = parse_tap_file(tap, "hmm-tests", res)
+    tap = os.path.join(d, "hmm-tests.tap")
+    if os.path.exists(tap):
+        tap_suites["40-hmm-tests"] = parse_tap_file(tap, "hmm-tests", res,
+                                                    "hmm-tests.tap")
+    for _, test, _ in lines:
+        log = os.path.join("logs", test + ".log")
+        if test not in tap_suites and os.path.exists(os.path.join(d, log)) \
+                and has_tap(os.path.join(d, log)):
+            tap_suites[test] = parse_tap_file(os.path.join(d, log),
+                                              "guest/" + test, res, log)
     report_results(lines, res, tap_suites)
     if not os.path.exists(results):
         # A guest that never got to the suite has failed vm/boot already;
