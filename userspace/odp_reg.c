@@ -2,89 +2,87 @@
 /*
  * odp_reg: what ibv_reg_mr(..., IBV_ACCESS_ON_DEMAND) does on a device.
  *
- * On a device that advertises ODP the registration must succeed without
- * pinning anything (VmPin unchanged), and bad input (zero length, a
- * length that wraps the address space, an unmapped address) must fail
- * with an errno. On a device that does not, the registration must fail
- * with an errno, never succeed pinned. Exit 0 when all of that holds.
+ *   odp_reg [-d ib_dev] [-g gid_idx] [kselftest harness options]
+ *
+ * On a device that advertises ODP the registration of 64 MiB succeeds
+ * without pinning anything (VmPin unchanged); on one that does not, it is
+ * refused with an errno, never made pinned instead (that case then skips:
+ * it did not see ODP). Either way, a zero length and a range that wraps
+ * the address space are refused with an errno.
  */
 #include <errno.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/mman.h>
 
+#include "kselftest_harness.h"
+
+#include "check.h"
 #include "loopback.h"
 
-#define LEN (64u << 20)
+#define LEN		(64u << 20)
+#define ODP_LOCAL	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_ON_DEMAND)
 
-static int failures;
+static struct loopback_opts opts = { .dev = "rxe0", .gid_index = 1 };
 
-static void expect(bool ok, const char *what)
+FIXTURE(reg) {
+	struct loopback lb;
+	void *buf;
+};
+
+FIXTURE_SETUP(reg)
 {
-	printf("%s %s\n", ok ? "ok" : "FAIL", what);
-	if (!ok)
-		failures++;
+	ASSERT_EQ(0, loopback_open(&self->lb, &opts));
+	self->buf = map_anon(NULL, LEN);
 }
 
-static void check_unsupported(struct loopback *lb, void *buf)
+FIXTURE_TEARDOWN(reg)
 {
-	struct ibv_mr *mr;
-
-	errno = 0;
-	mr = ibv_reg_mr(lb->pd, buf, LEN, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_ON_DEMAND);
-	expect(!mr && errno, "ODP registration refused with an errno on a device without ODP");
-	if (mr)
-		ibv_dereg_mr(mr);
-	else
-		printf("  errno %d (%s)\n", errno, strerror(errno));
+	munmap(self->buf, LEN);
+	loopback_close(&self->lb);
 }
 
-static void check_refused(struct loopback *lb, void *addr, size_t len,
-			  const char *what)
+/* The errno of a registration that must fail, or 0 if it succeeded. */
+static int reg_errno(struct loopback *lb, void *addr, size_t len)
 {
 	struct ibv_mr *mr;
 
 	errno = 0;
-	mr = ibv_reg_mr(lb->pd, addr, len, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_ON_DEMAND);
-	expect(!mr && errno, what);
-	if (mr)
+	mr = ibv_reg_mr(lb->pd, addr, len, ODP_LOCAL);
+	if (mr) {
 		ibv_dereg_mr(mr);
+		return 0;
+	}
+	return errno ? errno : -1;
 }
 
-static void check_supported(struct loopback *lb, void *buf)
+TEST_F(reg, unpinned)
 {
 	long before = vm_pinned_kb();
 	struct ibv_mr *mr;
 
-	mr = ibv_reg_mr(lb->pd, buf, LEN, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_ON_DEMAND);
-	expect(mr != NULL, "ODP registration of 64 MiB succeeds");
-	if (!mr)
-		return;
-	expect(vm_pinned_kb() == before, "ODP registration pins nothing (VmPin unchanged)");
-	expect(ibv_dereg_mr(mr) == 0, "ODP deregistration succeeds");
-
-	check_refused(lb, buf, 0, "zero length refused");
-	check_refused(lb, (void *)(~0UL - 4095), 8192, "wrapping range refused");
+	ASSERT_LE(0, before);
+	if (!loopback_has_odp_rc(&self->lb, 0)) {
+		ASSERT_NE(0, reg_errno(&self->lb, self->buf, LEN));
+		SKIP(return, "%s has no ODP: the registration was refused",
+		     opts.dev);
+	}
+	mr = ibv_reg_mr(self->lb.pd, self->buf, LEN, ODP_LOCAL);
+	ASSERT_NE(NULL, mr) TH_LOG("ibv_reg_mr: %s", strerror(errno));
+	EXPECT_EQ(before, vm_pinned_kb());
+	EXPECT_EQ(0, ibv_dereg_mr(mr));
 }
 
-int main(void)
+TEST_F(reg, zero_length_refused)
 {
-	struct loopback_opts o = { .dev = "rxe0", .gid_index = 1 };
-	struct loopback lb;
-	void *buf;
+	EXPECT_LT(0, reg_errno(&self->lb, self->buf, 0));
+}
 
-	if (loopback_open(&lb, &o))
-		return 1;
-	buf = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (buf == MAP_FAILED) {
-		perror("mmap");
-		return 1;
-	}
-	if (loopback_has_odp_rc(&lb, 0))
-		check_supported(&lb, buf);
-	else
-		check_unsupported(&lb, buf);
-	munmap(buf, LEN);
-	loopback_close(&lb);
-	return failures ? 1 : 0;
+TEST_F(reg, wrapping_range_refused)
+{
+	EXPECT_LT(0, reg_errno(&self->lb, (void *)(~0UL - 4095), 8192));
+}
+
+int main(int argc, char **argv)
+{
+	loopback_take_opts(&argc, &argv, &opts);
+	return test_harness_run(argc, argv);
 }
