@@ -3,7 +3,7 @@
  * odp_srq: RC SENDs into a shared receive queue whose buffers are cold
  * ODP memory.
  *
- *   odp_srq [-d dev] [-g gid_index] [-p]
+ *   odp_srq [-d ib_dev] [-g gid_idx] [kselftest harness options]
  *
  * Both loopback RC QPs receive through one SRQ, so messages arrive in it
  * from either direction. Every receive buffer is a slot of pages the CPU
@@ -13,15 +13,17 @@
  * receive: the completion (status, opcode, length, receiving QP) and the
  * bytes: the message in full, and nothing written after it in the slot.
  *
- * -p registers pinned memory instead. Exit 0 when every message verified,
- * 77 when the device does not advertise RC ODP for SEND and SRQ receives,
- * 1 otherwise.
+ * Each phase is a case, on ODP MRs and on pinned ones (the variants); the
+ * ODP variant skips where the device does not advertise RC ODP for SEND
+ * and SRQ receives.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include "kselftest_harness.h"
 
 #include "check.h"
 #include "loopback.h"
@@ -230,18 +232,75 @@ static bool collect(struct srq_test *t, int nsend, int nrecv, int want)
 	return ok;
 }
 
-static void phase_single(struct srq_test *t)
+static struct loopback_opts opts = { .dev = "rxe0", .gid_index = 1 };
+
+FIXTURE(srq) {
+	struct srq_test t;
+};
+
+FIXTURE_VARIANT(srq) {
+	bool odp;
+};
+
+FIXTURE_VARIANT_ADD(srq, pinned) {
+	.odp = false,
+};
+
+FIXTURE_VARIANT_ADD(srq, odp) {
+	.odp = true,
+};
+
+FIXTURE_SETUP(srq)
 {
+	struct ibv_srq_init_attr sattr = {
+		.attr = { .max_wr = 2 * OUTSTANDING, .max_sge = 1 },
+	};
+	struct srq_test *t = &self->t;
+	int i;
+
+	ASSERT_EQ(0, loopback_open(&t->lb, &opts));
+	if (variant->odp && !loopback_has_odp_rc(&t->lb, IBV_ODP_SUPPORT_SEND |
+						 IBV_ODP_SUPPORT_SRQ_RECV))
+		SKIP(return, "%s does not advertise RC ODP for SEND and SRQ "
+		     "receives", opts.dev);
+	t->lb.srq = ibv_create_srq(t->lb.pd, &sattr);
+	ASSERT_NE(NULL, t->lb.srq);
+	ASSERT_EQ(0, loopback_connect(&t->lb));
+	t->rbuf = map_anon(NULL, (size_t)NSLOTS * SLOT);
+	t->sbuf = map_anon(NULL, (size_t)NSEND * SLOT);
+	t->rmr = reg(t, t->rbuf, (size_t)NSLOTS * SLOT, variant->odp);
+	t->smr = reg(t, t->sbuf, (size_t)NSEND * SLOT, variant->odp);
+	for (i = 0; i < OUTSTANDING; i++)
+		post_srq_recv(t);
+}
+
+FIXTURE_TEARDOWN(srq)
+{
+	struct srq_test *t = &self->t;
+
+	loopback_dereg(t->rmr);
+	loopback_dereg(t->smr);
+	loopback_close(&t->lb);
+	munmap(t->rbuf, (size_t)NSLOTS * SLOT);
+	munmap(t->sbuf, (size_t)NSEND * SLOT);
+}
+
+/* One message at a time, alternating direction. */
+TEST_F_TIMEOUT(srq, single, 120)
+{
+	struct srq_test *t = &self->t;
 	int id;
 
 	for (id = 0; id < NSINGLE; id++)
-		expect(post_msg(t, id) && collect(t, 1, 1, id),
-		       "single %d: %zu bytes from QP %d into the SRQ", id,
-		       msg_len(id), !receiver(id));
+		EXPECT_TRUE(post_msg(t, id) && collect(t, 1, 1, id))
+			TH_LOG("message %d: %zu bytes from QP %d into the SRQ",
+			       id, msg_len(id), !receiver(id));
 }
 
-static void phase_bursts(struct srq_test *t)
+/* Bursts posted on both QPs at once, each message verified. */
+TEST_F_TIMEOUT(srq, bursts, 120)
 {
+	struct srq_test *t = &self->t;
 	int b, i, first;
 	bool ok;
 
@@ -253,66 +312,12 @@ static void phase_bursts(struct srq_test *t)
 		ok = ok && collect(t, BURST, BURST, -1);
 		for (i = 0; i < BURST; i++)
 			ok &= t->seen[first + i];
-		expect(ok, "burst %d: %d messages from both QPs at once, each "
-		       "verified", b, BURST);
+		EXPECT_TRUE(ok) TH_LOG("burst %d: %d messages", b, BURST);
 	}
-}
-
-static void usage(const char *prog)
-{
-	fprintf(stderr, "usage: %s [-d dev] [-g gid_index] [-p]\n"
-		"  -p  pinned MRs instead of ODP\n", prog);
-	exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	struct loopback_opts o = { .dev = "rxe0", .gid_index = 1 };
-	struct ibv_srq_init_attr sattr = {
-		.attr = { .max_wr = 2 * OUTSTANDING, .max_sge = 1 },
-	};
-	static struct srq_test t;
-	bool odp = true;
-	int c, i;
-
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt(argc, argv, "d:g:p")) != -1) {
-		switch (c) {
-		case 'd': o.dev = optarg; break;
-		case 'g': o.gid_index = atoi(optarg); break;
-		case 'p': odp = false; break;
-		default: usage(argv[0]);
-		}
-	}
-	if (loopback_open(&t.lb, &o))
-		return 1;
-	if (odp && !loopback_has_odp_rc(&t.lb, IBV_ODP_SUPPORT_SEND |
-					IBV_ODP_SUPPORT_SRQ_RECV)) {
-		printf("%s does not advertise RC ODP for SEND and SRQ receives\n",
-		       o.dev);
-		return EXIT_SKIP;
-	}
-	t.lb.srq = ibv_create_srq(t.lb.pd, &sattr);
-	if (!t.lb.srq) {
-		perror("ibv_create_srq");
-		return 1;
-	}
-	if (loopback_connect(&t.lb))
-		return 1;
-	t.rbuf = map_anon(NULL, (size_t)NSLOTS * SLOT);
-	t.sbuf = map_anon(NULL, (size_t)NSEND * SLOT);
-	t.rmr = reg(&t, t.rbuf, (size_t)NSLOTS * SLOT, odp);
-	t.smr = reg(&t, t.sbuf, (size_t)NSEND * SLOT, odp);
-	for (i = 0; i < OUTSTANDING; i++)
-		post_srq_recv(&t);
-
-	phase_single(&t);
-	phase_bursts(&t);
-
-	ibv_dereg_mr(t.rmr);
-	ibv_dereg_mr(t.smr);
-	loopback_close(&t.lb);
-	printf("%s: %d failure(s) in %d messages\n", odp ? "odp" : "pinned",
-	       expect_failures(), NMSG);
-	return expect_failures() ? 1 : 0;
+	loopback_take_opts(&argc, &argv, &opts);
+	return test_harness_run(argc, argv);
 }

@@ -2,7 +2,7 @@
 /*
  * odp_ud: UD SEND/RECV with both ends in cold ODP memory.
  *
- *   odp_ud [-d dev] [-g gid_index] [-p]
+ *   odp_ud [-d ib_dev] [-g gid_idx] [kselftest harness options]
  *
  * Two UD QPs on one device; one sends to the other through an address
  * handle for the port's loopback GID. Every receive lands in pages the CPU
@@ -16,9 +16,9 @@
  * touched (zeros) into receive buffers the CPU filled, and checks that the
  * zeros arrive.
  *
- * -p registers pinned memory instead. Exit 0 when every message verified,
- * 77 when the device does not advertise UD ODP for SEND and RECV, 1
- * otherwise.
+ * Each phase is a case, on ODP MRs and on pinned ones (the variants); the
+ * ODP variant skips where the device does not advertise UD ODP for SEND
+ * and RECV.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,6 +29,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include "kselftest_harness.h"
 
 #include "check.h"
 #include "loopback.h"
@@ -113,7 +115,7 @@ static int ud_to_rts(struct ud *u, struct ibv_qp *qp)
 	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN);
 }
 
-static int ud_setup(struct ud *u)
+static int ud_connect(struct ud *u)
 {
 	struct ibv_ah_attr ah = {
 		.is_global = 1,
@@ -351,9 +353,62 @@ static bool one_message(struct ud *u, const struct msg *m, int i, unsigned char 
 	       wc_ok(u, &wc, m) && rbuf_ok(u, m, fill);
 }
 
-/* Receive buffers the CPU never touched; sent data written by the CPU. */
-static void phase_cold_receive(struct ud *u)
+static struct loopback_opts opts = { .dev = "rxe0", .gid_index = 1 };
+
+FIXTURE(ud) {
+	struct ud u;
+};
+
+FIXTURE_VARIANT(ud) {
+	bool odp;
+};
+
+FIXTURE_VARIANT_ADD(ud, pinned) {
+	.odp = false,
+};
+
+FIXTURE_VARIANT_ADD(ud, odp) {
+	.odp = true,
+};
+
+FIXTURE_SETUP(ud)
 {
+	struct ud *u = &self->u;
+
+	ASSERT_EQ(0, loopback_open(&u->lb, &opts));
+	if (variant->odp && !loopback_has_odp_ud(&u->lb, IBV_ODP_SUPPORT_SEND |
+						 IBV_ODP_SUPPORT_RECV))
+		SKIP(return, "%s does not advertise UD ODP for SEND and RECV",
+		     opts.dev);
+	ASSERT_EQ(0, ud_connect(u));
+	u->page = sysconf(_SC_PAGESIZE);
+	u->mtu = 128u << u->lb.mtu;	/* IBV_MTU_256 is 1 */
+	u->size = (NCOLD + NZERO) * SLOT_PAGES * u->page;
+	u->sbuf = map_anon(NULL, u->size);
+	u->rbuf = map_anon(NULL, u->size);
+	u->smr = reg(u, u->sbuf, variant->odp);
+	u->rmr = reg(u, u->rbuf, variant->odp);
+	TH_LOG("UD payload up to %zu bytes, GID %s", u->mtu,
+	       gid_is_ipv4(&u->lb.gid) ? "IPv4" : "IPv6");
+}
+
+FIXTURE_TEARDOWN(ud)
+{
+	struct ud *u = &self->u;
+
+	loopback_dereg(u->smr);
+	loopback_dereg(u->rmr);
+	if (u->ah)
+		ibv_destroy_ah(u->ah);
+	loopback_close(&u->lb);
+	munmap(u->sbuf, u->size);
+	munmap(u->rbuf, u->size);
+}
+
+/* Receive buffers the CPU never touched; sent data written by the CPU. */
+TEST_F_TIMEOUT(ud, cold_receive, 120)
+{
+	struct ud *u = &self->u;
 	size_t sizes[] = { 0, 1, 3, 40, 255, 1000, 2048, 3001, u->mtu - 1, u->mtu };
 	int i;
 
@@ -362,15 +417,17 @@ static void phase_cold_receive(struct ud *u)
 		struct msg m = msg_layout(u, i, len);
 
 		pattern_fill(u->sbuf + m.soff, m.len, m.seed);
-		expect(one_message(u, &m, i, 0),
-		       "cold receive %d: %zu bytes%s, GRH at page offset %zu",
-		       i, m.len, m.imm ? " with immediate" : "", m.roff % u->page);
+		EXPECT_TRUE(one_message(u, &m, i, 0))
+			TH_LOG("message %d: %zu bytes%s, GRH at page offset %zu",
+			       i, m.len, m.imm ? " with immediate" : "",
+			       m.roff % u->page);
 	}
 }
 
 /* Send buffers the CPU never touched (zeros); receive buffers it filled. */
-static void phase_cold_send(struct ud *u)
+TEST_F_TIMEOUT(ud, cold_send, 120)
 {
+	struct ud *u = &self->u;
 	int i;
 
 	for (i = NCOLD; i < NCOLD + NZERO; i++) {
@@ -380,61 +437,14 @@ static void phase_cold_send(struct ud *u)
 		m.zeros = true;
 
 		memset(u->rbuf + slot, 0xa5, SLOT_PAGES * u->page);
-		expect(one_message(u, &m, i, 0xa5),
-		       "cold send %d: %zu zero bytes arrive as zeros", i, m.len);
+		EXPECT_TRUE(one_message(u, &m, i, 0xa5))
+			TH_LOG("message %d: %zu zero bytes arrive as zeros",
+			       i, m.len);
 	}
-}
-
-static void usage(const char *prog)
-{
-	fprintf(stderr, "usage: %s [-d dev] [-g gid_index] [-p]\n"
-		"  -p  pinned MRs instead of ODP\n", prog);
-	exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	struct loopback_opts o = { .dev = "rxe0", .gid_index = 1 };
-	struct ud u = { 0 };
-	bool odp = true;
-	int c;
-
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt(argc, argv, "d:g:p")) != -1) {
-		switch (c) {
-		case 'd': o.dev = optarg; break;
-		case 'g': o.gid_index = atoi(optarg); break;
-		case 'p': odp = false; break;
-		default: usage(argv[0]);
-		}
-	}
-	if (loopback_open(&u.lb, &o))
-		return 1;
-	if (odp && !loopback_has_odp_ud(&u.lb, IBV_ODP_SUPPORT_SEND |
-					IBV_ODP_SUPPORT_RECV)) {
-		printf("%s does not advertise UD ODP for SEND and RECV\n", o.dev);
-		return EXIT_SKIP;
-	}
-	if (ud_setup(&u))
-		return 1;
-	u.page = sysconf(_SC_PAGESIZE);
-	u.mtu = 128u << u.lb.mtu;	/* IBV_MTU_256 is 1 */
-	u.size = (NCOLD + NZERO) * SLOT_PAGES * u.page;
-	u.sbuf = map_anon(NULL, u.size);
-	u.rbuf = map_anon(NULL, u.size);
-	u.smr = reg(&u, u.sbuf, odp);
-	u.rmr = reg(&u, u.rbuf, odp);
-	printf("%s, UD payload up to %zu bytes, GID %s\n", odp ? "odp" : "pinned",
-	       u.mtu, gid_is_ipv4(&u.lb.gid) ? "IPv4" : "IPv6");
-
-	phase_cold_receive(&u);
-	phase_cold_send(&u);
-
-	ibv_dereg_mr(u.smr);
-	ibv_dereg_mr(u.rmr);
-	ibv_destroy_ah(u.ah);
-	loopback_close(&u.lb);
-	printf("%s: %d of %d messages failed\n", odp ? "odp" : "pinned",
-	       expect_failures(), NCOLD + NZERO);
-	return expect_failures() ? 1 : 0;
+	loopback_take_opts(&argc, &argv, &opts);
+	return test_harness_run(argc, argv);
 }
