@@ -3,23 +3,24 @@
  * rc_verify: move data with every RC verb between two loopback QPs and
  * check every byte that arrives, not just the completion status.
  *
- *   rc_verify [-d dev] [-g gid_index] [-o]
+ *   rc_verify [-d ib_dev] [-g gid_idx] [kselftest harness options]
  *
- * -o registers both sides' memory with IBV_ACCESS_ON_DEMAND. The buffers
- * are freshly mapped: each case's WRITE lands on memory nothing touched
- * before, so its first access is a page fault; the READ and the SEND after
- * it land where the CPU or that WRITE has been. Without -o the memory is
- * registered pinned. Data is one position-unique pattern (check.h), so a
- * byte from a wrong page never matches. Exit 0 when everything verified,
- * 77 when the device cannot run the requested mode, 1 otherwise.
+ * Both sides' memory is registered pinned or with IBV_ACCESS_ON_DEMAND
+ * (the variants; the ODP one skips where the device does not advertise RC
+ * ODP for every verb used). The buffers are freshly mapped: each range's
+ * WRITE lands on memory nothing touched before, so with ODP its first
+ * access is a page fault; the READ and the SEND after it land where the
+ * CPU or that WRITE has been. Data is one position-unique pattern
+ * (check.h), so a byte from a wrong page never matches.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include "kselftest_harness.h"
 
 #include "check.h"
 #include "loopback.h"
@@ -30,15 +31,6 @@ struct side {
 	unsigned char *buf;
 	struct ibv_mr *mr;
 };
-
-static int failures;
-
-static void report(bool ok, const char *what, size_t off, size_t len)
-{
-	printf("%s %s off=%zu len=%zu\n", ok ? "ok" : "FAIL", what, off, len);
-	if (!ok)
-		failures++;
-}
 
 static int side_init(struct loopback *lb, struct side *s, int odp)
 {
@@ -92,20 +84,20 @@ static bool rdma(struct loopback *lb, enum ibv_wr_opcode op, struct side *local,
 	return true;
 }
 
-static void test_write(struct loopback *lb, struct side *a, struct side *b,
-		       size_t off, size_t len, unsigned int seed)
+static bool write_ok(struct loopback *lb, struct side *a, struct side *b,
+		     size_t off, size_t len, unsigned int seed)
 {
 	pattern_fill(a->buf + off, len, seed);
-	report(rdma(lb, IBV_WR_RDMA_WRITE, a, off, b, off, len) &&
-	       pattern_check(b->buf + off, len, seed, "write"), "write", off, len);
+	return rdma(lb, IBV_WR_RDMA_WRITE, a, off, b, off, len) &&
+	       pattern_check(b->buf + off, len, seed, "write");
 }
 
-static void test_read(struct loopback *lb, struct side *a, struct side *b,
-		      size_t off, size_t len, unsigned int seed)
+static bool read_ok(struct loopback *lb, struct side *a, struct side *b,
+		    size_t off, size_t len, unsigned int seed)
 {
 	pattern_fill(b->buf + off, len, seed);
-	report(rdma(lb, IBV_WR_RDMA_READ, a, off, b, off, len) &&
-	       pattern_check(a->buf + off, len, seed, "read"), "read", off, len);
+	return rdma(lb, IBV_WR_RDMA_READ, a, off, b, off, len) &&
+	       pattern_check(a->buf + off, len, seed, "read");
 }
 
 static bool send_recv(struct loopback *lb, struct side *a, struct side *b,
@@ -151,12 +143,12 @@ static bool send_recv(struct loopback *lb, struct side *a, struct side *b,
 	return seen == 6;
 }
 
-static void test_send(struct loopback *lb, struct side *a, struct side *b,
-		      size_t off, size_t len, unsigned int seed)
+static bool send_ok(struct loopback *lb, struct side *a, struct side *b,
+		    size_t off, size_t len, unsigned int seed)
 {
 	pattern_fill(a->buf + off, len, seed);
-	report(send_recv(lb, a, b, off, len) && pattern_check(b->buf + off, len, seed, "send"),
-	       "send", off, len);
+	return send_recv(lb, a, b, off, len) &&
+	       pattern_check(b->buf + off, len, seed, "send");
 }
 
 static bool atomic(struct loopback *lb, enum ibv_wr_opcode op, struct side *a,
@@ -186,74 +178,100 @@ static bool atomic(struct loopback *lb, enum ibv_wr_opcode op, struct side *a,
 	return true;
 }
 
-static void test_atomics(struct loopback *lb, struct side *a, struct side *b,
-			 size_t off)
+static struct loopback_opts opts = { .dev = "rxe0", .gid_index = 1 };
+
+FIXTURE(rc) {
+	struct loopback lb;
+	struct side a, b;
+};
+
+FIXTURE_VARIANT(rc) {
+	bool odp;
+};
+
+FIXTURE_VARIANT_ADD(rc, pinned) {
+	.odp = false,
+};
+
+FIXTURE_VARIANT_ADD(rc, odp) {
+	.odp = true,
+};
+
+FIXTURE_SETUP(rc)
 {
-	uint64_t *remote = (uint64_t *)(b->buf + off);
-	uint64_t *fetched = (uint64_t *)(a->buf + off);
-	bool ok;
+	ASSERT_EQ(0, loopback_open(&self->lb, &opts));
+	if (variant->odp &&
+	    !loopback_has_odp_rc(&self->lb, IBV_ODP_SUPPORT_SEND |
+				 IBV_ODP_SUPPORT_RECV | IBV_ODP_SUPPORT_WRITE |
+				 IBV_ODP_SUPPORT_READ | IBV_ODP_SUPPORT_ATOMIC))
+		SKIP(return, "%s does not advertise RC ODP for every verb",
+		     opts.dev);
+	ASSERT_EQ(0, loopback_connect(&self->lb));
+	ASSERT_EQ(0, side_init(&self->lb, &self->a, variant->odp));
+	ASSERT_EQ(0, side_init(&self->lb, &self->b, variant->odp));
+}
 
-	*remote = 1000;
-	ok = atomic(lb, IBV_WR_ATOMIC_FETCH_AND_ADD, a, off, b, off, 23, 0) &&
-	     *fetched == 1000 && *remote == 1023;
-	report(ok, "fetch_add", off, 8);
+FIXTURE_TEARDOWN(rc)
+{
+	loopback_dereg(self->a.mr);
+	loopback_dereg(self->b.mr);
+	loopback_close(&self->lb);
+	munmap(self->a.buf, BUF_SIZE);
+	munmap(self->b.buf, BUF_SIZE);
+}
 
-	ok = atomic(lb, IBV_WR_ATOMIC_CMP_AND_SWP, a, off, b, off, 1023, 77) &&
-	     *fetched == 1023 && *remote == 77;
-	report(ok, "cmp_swap hit", off, 8);
+/* Each range: a WRITE into cold memory, then a READ and a SEND over it. */
+TEST_F_TIMEOUT(rc, write_read_send, 300)
+{
+	static const struct { size_t off, len; } ranges[] = {
+		{ 0, 1 }, { 0, 4096 }, { 100, 5000 }, { 4095, 2 },
+		{ 8192, 65536 }, { 1 << 20, 1 << 20 }, { 3 << 20, (1 << 20) - 1 },
+	};
+	struct loopback *lb = &self->lb;
+	unsigned int i;
 
-	ok = atomic(lb, IBV_WR_ATOMIC_CMP_AND_SWP, a, off, b, off, 5, 99) &&
-	     *fetched == 77 && *remote == 77;
-	report(ok, "cmp_swap miss", off, 8);
+	for (i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+		size_t off = ranges[i].off, len = ranges[i].len;
+
+		EXPECT_TRUE(write_ok(lb, &self->a, &self->b, off, len, i + 1))
+			TH_LOG("write off=%zu len=%zu", off, len);
+		EXPECT_TRUE(read_ok(lb, &self->a, &self->b, off, len, i + 101))
+			TH_LOG("read off=%zu len=%zu", off, len);
+		EXPECT_TRUE(send_ok(lb, &self->a, &self->b, off, len, i + 201))
+			TH_LOG("send off=%zu len=%zu", off, len);
+	}
+}
+
+/* FETCH_AND_ADD, then CMP_AND_SWAP that hits and one that misses. */
+TEST_F_TIMEOUT(rc, atomics, 120)
+{
+	static const size_t offs[] = { 0, 2 << 20 };
+	struct loopback *lb = &self->lb;
+	unsigned int i;
+
+	for (i = 0; i < 2; i++) {
+		size_t off = offs[i];
+		uint64_t *remote = (uint64_t *)(self->b.buf + off);
+		uint64_t *fetched = (uint64_t *)(self->a.buf + off);
+
+		*remote = 1000;
+		ASSERT_TRUE(atomic(lb, IBV_WR_ATOMIC_FETCH_AND_ADD, &self->a,
+				   off, &self->b, off, 23, 0));
+		EXPECT_EQ(1000, *fetched);
+		EXPECT_EQ(1023, *remote);
+		ASSERT_TRUE(atomic(lb, IBV_WR_ATOMIC_CMP_AND_SWP, &self->a,
+				   off, &self->b, off, 1023, 77));
+		EXPECT_EQ(1023, *fetched);
+		EXPECT_EQ(77, *remote);
+		ASSERT_TRUE(atomic(lb, IBV_WR_ATOMIC_CMP_AND_SWP, &self->a,
+				   off, &self->b, off, 5, 99));
+		EXPECT_EQ(77, *fetched);
+		EXPECT_EQ(77, *remote);
+	}
 }
 
 int main(int argc, char **argv)
 {
-	struct loopback_opts o = { .dev = "rxe0", .gid_index = 1 };
-	static const struct { size_t off, len; } cases[] = {
-		{ 0, 1 }, { 0, 4096 }, { 100, 5000 }, { 4095, 2 },
-		{ 8192, 65536 }, { 1 << 20, 1 << 20 }, { 3 << 20, (1 << 20) - 1 },
-	};
-	struct loopback lb;
-	struct side a, b;
-	int odp = 0, c;
-	unsigned int i;
-
-	while ((c = getopt(argc, argv, "d:g:o")) != -1) {
-		switch (c) {
-		case 'd': o.dev = optarg; break;
-		case 'g': o.gid_index = atoi(optarg); break;
-		case 'o': odp = 1; break;
-		default:
-			fprintf(stderr, "usage: %s [-d dev] [-g gid_index] [-o]\n", argv[0]);
-			return 2;
-		}
-	}
-	if (loopback_open(&lb, &o))
-		return 1;
-	if (odp && !loopback_has_odp_rc(&lb, IBV_ODP_SUPPORT_SEND |
-					IBV_ODP_SUPPORT_RECV | IBV_ODP_SUPPORT_WRITE |
-					IBV_ODP_SUPPORT_READ | IBV_ODP_SUPPORT_ATOMIC)) {
-		printf("%s does not advertise RC ODP for send/recv/write/read/atomic\n",
-		       o.dev);
-		return EXIT_SKIP;
-	}
-	if (loopback_connect(&lb) || side_init(&lb, &a, odp) || side_init(&lb, &b, odp))
-		return 1;
-
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		test_write(&lb, &a, &b, cases[i].off, cases[i].len, i + 1);
-		test_read(&lb, &a, &b, cases[i].off, cases[i].len, i + 101);
-		test_send(&lb, &a, &b, cases[i].off, cases[i].len, i + 201);
-	}
-	test_atomics(&lb, &a, &b, 0);
-	test_atomics(&lb, &a, &b, 2 << 20);
-
-	ibv_dereg_mr(a.mr);
-	ibv_dereg_mr(b.mr);
-	munmap(a.buf, BUF_SIZE);
-	munmap(b.buf, BUF_SIZE);
-	loopback_close(&lb);
-	printf("%s: %d failure(s)\n", odp ? "odp" : "pinned", failures);
-	return failures ? 1 : 0;
+	loopback_take_opts(&argc, &argv, &opts);
+	return test_harness_run(argc, argv);
 }
