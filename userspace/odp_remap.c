@@ -2,7 +2,7 @@
 /*
  * odp_remap: an ODP MR follows the process's page tables.
  *
- *   odp_remap [-d dev] [-g gid_index] [-p]
+ *   odp_remap [-d ib_dev] [-g gid_idx] [kselftest harness options]
  *
  * The responder's MR covers NPAGES pages. Before each sub-case RDMA WRITE
  * and READ go over all of it, so that the device has every page mapped;
@@ -25,10 +25,10 @@
  * access error moves both RC QPs to the error state; they are replaced
  * by a freshly connected pair before the next operation.
  *
- * -p registers pinned memory instead. A pinned MR keeps the pages it had
- * at registration, so the sub-cases are expected to FAIL there: -p only
- * shows what ODP changes. Exit 0 when every sub-case passed, 77 when the
- * device does not advertise RC ODP for WRITE and READ, 1 otherwise.
+ * Each sub-case is a case of the harness, on a fresh fixture; they skip
+ * where the device does not advertise RC ODP for WRITE and READ. (A
+ * pinned MR keeps the pages it had at registration, so none of this holds
+ * for one: there is no pinned variant.)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,6 +37,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include "kselftest_harness.h"
 
 #include "check.h"
 #include "loopback.h"
@@ -309,79 +311,89 @@ static bool case_mremap_out(struct remap *r)
 	       part_round_trips(r, 63);
 }
 
-static const struct {
-	const char *name;
-	bool (*run)(struct remap *r);
-	const char *says;
-} cases[] = {
-	{ "dontneed", case_dontneed,
-	  "READ of the dropped pages returns zeros, WRITE/READ round-trip, rest intact" },
-	{ "munmap", case_munmap,
-	  "WRITE/READ of the unmapped pages fail with a remote access error, "
-	  "rest works, a new mapping reads as zeros" },
-	{ "prot_none", case_prot_none,
-	  "WRITE/READ of PROT_NONE pages fail with a remote access error, rest works, "
-	  "data intact after restoring" },
-	{ "prot_read", case_prot_read,
-	  "READ of PROT_READ pages works, WRITE fails and changes nothing" },
-	{ "mremap_in", case_mremap_in,
-	  "READ returns the bytes of pages moved into the range, WRITE lands in them" },
-	{ "mremap_out", case_mremap_out,
-	  "WRITE/READ fail once the pages moved away, and the moved pages keep their data" },
+static struct loopback_opts opts = { .dev = "rxe0", .gid_index = 1 };
+
+FIXTURE(odp_remap) {
+	struct remap r;
 };
 
-static void usage(const char *prog)
+FIXTURE_SETUP(odp_remap)
 {
-	fprintf(stderr,
-		"usage: %s [-d dev] [-g gid_index] [-p]\n"
-		"  -p  pinned MRs instead of ODP: they keep the pages they had at\n"
-		"      registration, so the sub-cases are expected to FAIL\n", prog);
-	exit(2);
+	struct remap *r = &self->r;
+
+	ASSERT_EQ(0, loopback_open(&r->lb, &opts));
+	if (!loopback_has_odp_rc(&r->lb, IBV_ODP_SUPPORT_WRITE |
+				 IBV_ODP_SUPPORT_READ))
+		SKIP(return, "%s does not advertise RC ODP for RDMA WRITE and "
+		     "READ", opts.dev);
+	ASSERT_EQ(0, loopback_connect(&r->lb));
+	r->page = sysconf(_SC_PAGESIZE);
+	r->size = NPAGES * r->page;
+	r->tgt = map_anon(NULL, r->size);
+	r->src = map_anon(NULL, r->size);
+	r->dst = map_anon(NULL, r->size);
+	r->tmr = reg(r, r->tgt, true);
+	r->smr = reg(r, r->src, true);
+	r->dmr = reg(r, r->dst, true);
+}
+
+FIXTURE_TEARDOWN(odp_remap)
+{
+	struct remap *r = &self->r;
+
+	loopback_dereg(r->tmr);
+	loopback_dereg(r->smr);
+	loopback_dereg(r->dmr);
+	loopback_close(&r->lb);
+	munmap(r->tgt, r->size);
+	munmap(r->src, r->size);
+	munmap(r->dst, r->size);
+}
+
+/* READ of the dropped pages returns zeros, WRITE/READ round-trip, rest intact. */
+TEST_F(odp_remap, dontneed)
+{
+	EXPECT_TRUE(case_dontneed(&self->r));
+}
+
+/*
+ * WRITE/READ of the unmapped pages fail with a remote access error, the
+ * rest works, a new mapping reads as zeros.
+ */
+TEST_F(odp_remap, munmap)
+{
+	EXPECT_TRUE(case_munmap(&self->r));
+}
+
+/*
+ * WRITE/READ of PROT_NONE pages fail with a remote access error, the rest
+ * works, the data is intact after restoring.
+ */
+TEST_F(odp_remap, prot_none)
+{
+	EXPECT_TRUE(case_prot_none(&self->r));
+}
+
+/* READ of PROT_READ pages works, WRITE fails and changes nothing. */
+TEST_F(odp_remap, prot_read)
+{
+	EXPECT_TRUE(case_prot_read(&self->r));
+}
+
+/* READ returns the bytes of pages moved into the range, WRITE lands in them. */
+TEST_F(odp_remap, mremap_in)
+{
+	EXPECT_TRUE(case_mremap_in(&self->r));
+}
+
+/* WRITE/READ fail once the pages moved away; the moved pages keep their data. */
+TEST_F(odp_remap, mremap_out)
+{
+	EXPECT_TRUE(case_mremap_out(&self->r));
 }
 
 int main(int argc, char **argv)
 {
-	struct loopback_opts o = { .dev = "rxe0", .gid_index = 1 };
-	struct remap r = { 0 };
-	bool odp = true;
-	unsigned int i;
-	int c;
-
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt(argc, argv, "d:g:p")) != -1) {
-		switch (c) {
-		case 'd': o.dev = optarg; break;
-		case 'g': o.gid_index = atoi(optarg); break;
-		case 'p': odp = false; break;
-		default: usage(argv[0]);
-		}
-	}
-	if (loopback_open(&r.lb, &o))
-		return 1;
-	if (odp && !loopback_has_odp_rc(&r.lb, IBV_ODP_SUPPORT_WRITE |
-					IBV_ODP_SUPPORT_READ)) {
-		printf("%s does not advertise RC ODP for RDMA WRITE and READ\n", o.dev);
-		return EXIT_SKIP;
-	}
-	if (loopback_connect(&r.lb))
-		return 1;
-	r.page = sysconf(_SC_PAGESIZE);
-	r.size = NPAGES * r.page;
-	r.tgt = map_anon(NULL, r.size);
-	r.src = map_anon(NULL, r.size);
-	r.dst = map_anon(NULL, r.size);
-	r.tmr = reg(&r, r.tgt, odp);
-	r.smr = reg(&r, r.src, odp);
-	r.dmr = reg(&r, r.dst, odp);
-
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		expect(cases[i].run(&r), "%s: %s", cases[i].name, cases[i].says);
-
-	ibv_dereg_mr(r.tmr);
-	ibv_dereg_mr(r.smr);
-	ibv_dereg_mr(r.dmr);
-	loopback_close(&r.lb);
-	printf("%s: %d of %zu sub-cases failed\n", odp ? "odp" : "pinned",
-	       expect_failures(), sizeof(cases) / sizeof(cases[0]));
-	return expect_failures() ? 1 : 0;
+	loopback_take_opts(&argc, &argv, &opts);
+	return test_harness_run(argc, argv);
 }
