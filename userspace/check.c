@@ -107,7 +107,7 @@ void expect(bool ok, const char *fmt, ...)
 
 	/* Diagnostics went to stderr; keep them ahead of the verdict. */
 	fflush(stderr);
-	fputs(ok ? "ok " : "FAIL ", stdout);
+	fputs(ok ? "# ok " : "# FAIL ", stdout);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);

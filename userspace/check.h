@@ -30,7 +30,10 @@ bool pattern_check(const void *p, size_t len, unsigned int seed,
 /* True when every byte of @p is @c; otherwise say where it is not. */
 bool bytes_check(const void *p, size_t len, unsigned char c, const char *what);
 
-/* Print "ok <what>" or "FAIL <what>" and count the failures. */
+/*
+ * Print "# ok <what>" or "# FAIL <what>" (a comment in a kselftest TAP
+ * stream) and count the failures.
+ */
 void expect(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Failures counted by expect() so far. */

@@ -2,7 +2,7 @@
 /*
  * odp_hugetlb: ODP MRs over hugetlbfs memory.
  *
- *   odp_hugetlb [-d dev] [-g gid_index]
+ *   odp_hugetlb [-d ib_dev] [-g gid_idx] [kselftest harness options]
  *
  * The target is NHUGE 2 MiB pages from mmap(MAP_HUGETLB), registered twice:
  * with IBV_ACCESS_ON_DEMAND | IBV_ACCESS_HUGETLB (one translation per huge
@@ -24,9 +24,12 @@
  *                through the hugetlb MR and read as zeros through the
  *                plain one.
  *
- * At the end every huge page is back in the pool (HugePages_Free). Exit 0
- * when every check passed, 77 when the device does not advertise RC ODP
- * for WRITE and READ or there are no free 2 MiB huge pages, 1 otherwise.
+ * Each of those is a case of the harness on a fresh fixture, as are the
+ * registration (nothing pinned) and the pool (every huge page back in it
+ * once the MRs and the mapping are gone); a case fails if any of its
+ * checks (printed as "# ok ..." or "# FAIL ...") failed. They skip where
+ * the device does not advertise RC ODP for WRITE and READ or there are no
+ * free 2 MiB huge pages.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,6 +38,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include "kselftest_harness.h"
 
 #include "check.h"
 #include "loopback.h"
@@ -312,75 +317,126 @@ static void unmapped_huge_page(struct huge *h)
 	       "munmap: the plain MR reads the 4 KiB pages, the hugetlb MR the rest");
 }
 
-static void usage(const char *prog)
+static struct loopback_opts opts = { .dev = "rxe0", .gid_index = 1 };
+
+FIXTURE(hugetlb) {
+	struct huge h;
+	long free0;		/* HugePages_Free before the mapping */
+};
+
+FIXTURE_SETUP(hugetlb)
 {
-	fprintf(stderr, "usage: %s [-d dev] [-g gid_index]\n", prog);
-	exit(2);
+	struct huge *h = &self->h;
+
+	ASSERT_EQ(0, loopback_open(&h->lb, &opts));
+	if (!loopback_has_odp_rc(&h->lb, IBV_ODP_SUPPORT_WRITE |
+				 IBV_ODP_SUPPORT_READ))
+		SKIP(return, "%s does not advertise RC ODP for RDMA WRITE and "
+		     "READ", opts.dev);
+	self->free0 = proc_field("/proc/meminfo", "HugePages_Free");
+	h->tgt = map_huge(NULL, SIZE);
+	if (!h->tgt)
+		SKIP(return, "mmap(MAP_HUGETLB) of %d 2 MiB huge pages failed: "
+		     "%s (HugePages_Free %ld; boot with hugepages=N)", NHUGE,
+		     strerror(errno), self->free0);
+	ASSERT_EQ(0, loopback_connect(&h->lb));
+	h->src = map_anon(NULL, SIZE);
+	h->dst = map_anon(NULL, SIZE);
+	h->smr = reg(h, h->src, ODP_RW, "source");
+	h->dmr = reg(h, h->dst, ODP_RW, "destination");
+	h->hmr = reg(h, h->tgt, ODP_RW | IBV_ACCESS_HUGETLB, "ON_DEMAND | HUGETLB");
+	h->pmr = reg(h, h->tgt, ODP_RW, "ON_DEMAND over hugetlb memory");
+	ASSERT_NE(NULL, h->smr);
+	ASSERT_NE(NULL, h->dmr);
+	ASSERT_NE(NULL, h->hmr);
+	ASSERT_NE(NULL, h->pmr);
+}
+
+/* What a case leaves: the MRs, then the mapping (a case may have done it). */
+static void hugetlb_release(struct huge *h)
+{
+	loopback_dereg(h->hmr);
+	loopback_dereg(h->pmr);
+	h->hmr = h->pmr = NULL;
+	if (h->tgt)
+		munmap(h->tgt, SIZE);
+	h->tgt = NULL;
+}
+
+FIXTURE_TEARDOWN(hugetlb)
+{
+	struct huge *h = &self->h;
+
+	hugetlb_release(h);
+	loopback_dereg(h->smr);
+	loopback_dereg(h->dmr);
+	loopback_close(&h->lb);
+	munmap(h->src, SIZE);
+	munmap(h->dst, SIZE);
+}
+
+/* Both registrations over the huge pages pin nothing. */
+TEST_F(hugetlb, registration)
+{
+	EXPECT_EQ(0, vm_pinned_kb());
+}
+
+/*
+ * Spans through the hugetlb MR, the first into never-touched memory (which
+ * faults all NHUGE pages in), CPU writes read back, and the MR as the
+ * local side.
+ */
+TEST_F_TIMEOUT(hugetlb, hugetlb_mr, 300)
+{
+	struct huge *h = &self->h;
+	long free;
+
+	spans_through(h, h->hmr, "hugetlb MR", 10);
+	free = proc_field("/proc/meminfo", "HugePages_Free");
+	expect(free == self->free0 - NHUGE, "hugetlb MR: the device's first "
+	       "WRITE faulted in %d huge pages (HugePages_Free %ld, %ld before)",
+	       NHUGE, free, self->free0);
+	cpu_then_read(h, h->hmr, "hugetlb MR", 30);
+	hugetlb_local(h);
+	EXPECT_EQ(0, expect_failures());
+}
+
+/* The same spans through the plain ODP MR over the same huge pages. */
+TEST_F_TIMEOUT(hugetlb, plain_mr, 300)
+{
+	struct huge *h = &self->h;
+
+	spans_through(h, h->pmr, "plain MR", 40);
+	cpu_then_read(h, h->pmr, "plain MR", 59);
+	EXPECT_EQ(0, expect_failures());
+}
+
+/* Data written through one MR is seen through the other. */
+TEST_F_TIMEOUT(hugetlb, both_mrs, 300)
+{
+	both_mrs(&self->h);
+	EXPECT_EQ(0, expect_failures());
+}
+
+/* One huge page unmapped, then mapped again as a huge page and as 4 KiB. */
+TEST_F_TIMEOUT(hugetlb, munmap, 300)
+{
+	unmapped_huge_page(&self->h);
+	EXPECT_EQ(0, expect_failures());
+}
+
+/* Once the MRs and the mapping are gone, every huge page is free again. */
+TEST_F_TIMEOUT(hugetlb, pool_restored, 300)
+{
+	struct huge *h = &self->h;
+
+	ASSERT_TRUE(write_ok(h, h->hmr, 0, SIZE, 80, "WRITE through the hugetlb MR"));
+	hugetlb_release(h);
+	EXPECT_EQ(self->free0, proc_field("/proc/meminfo", "HugePages_Free"));
 }
 
 int main(int argc, char **argv)
 {
-	struct loopback_opts o = { .dev = "rxe0", .gid_index = 1 };
-	struct huge h = { 0 };
-	long free0, free1;
-	int c;
-
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt(argc, argv, "d:g:")) != -1) {
-		switch (c) {
-		case 'd': o.dev = optarg; break;
-		case 'g': o.gid_index = atoi(optarg); break;
-		default: usage(argv[0]);
-		}
-	}
-	if (loopback_open(&h.lb, &o))
-		return 1;
-	if (!loopback_has_odp_rc(&h.lb, IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ)) {
-		printf("%s does not advertise RC ODP for RDMA WRITE and READ\n", o.dev);
-		return EXIT_SKIP;
-	}
-	free0 = proc_field("/proc/meminfo", "HugePages_Free");
-	h.tgt = map_huge(NULL, SIZE);
-	if (!h.tgt) {
-		printf("mmap(MAP_HUGETLB) of %d 2 MiB huge pages failed: %s "
-		       "(HugePages_Free %ld; boot with hugepages=N)\n", NHUGE,
-		       strerror(errno), free0);
-		return EXIT_SKIP;
-	}
-	if (loopback_connect(&h.lb))
-		return 1;
-	h.src = map_anon(NULL, SIZE);
-	h.dst = map_anon(NULL, SIZE);
-	h.smr = reg(&h, h.src, ODP_RW, "source");
-	h.dmr = reg(&h, h.dst, ODP_RW, "destination");
-	h.hmr = reg(&h, h.tgt, ODP_RW | IBV_ACCESS_HUGETLB, "ON_DEMAND | HUGETLB");
-	h.pmr = reg(&h, h.tgt, ODP_RW, "ON_DEMAND over hugetlb memory");
-	expect(h.hmr, "reg: ON_DEMAND | HUGETLB over %d huge pages", NHUGE);
-	expect(h.pmr, "reg: ON_DEMAND alone over the same huge pages");
-	if (!h.smr || !h.dmr || !h.hmr || !h.pmr)
-		return 1;
-	expect(vm_pinned_kb() == 0, "reg: nothing pinned (VmPin %ld kB)", vm_pinned_kb());
-
-	spans_through(&h, h.hmr, "hugetlb MR", 10);
-	expect(proc_field("/proc/meminfo", "HugePages_Free") == free0 - NHUGE, "hugetlb MR: the "
-	       "device's first WRITE faulted in %d huge pages (HugePages_Free "
-	       "%ld, %ld before)", NHUGE, proc_field("/proc/meminfo", "HugePages_Free"), free0);
-	cpu_then_read(&h, h.hmr, "hugetlb MR", 30);
-	hugetlb_local(&h);
-	spans_through(&h, h.pmr, "plain MR", 40);
-	cpu_then_read(&h, h.pmr, "plain MR", 59);
-	both_mrs(&h);
-	unmapped_huge_page(&h);
-
-	ibv_dereg_mr(h.hmr);
-	ibv_dereg_mr(h.pmr);
-	ibv_dereg_mr(h.smr);
-	ibv_dereg_mr(h.dmr);
-	munmap(h.tgt, SIZE);
-	loopback_close(&h.lb);
-	free1 = proc_field("/proc/meminfo", "HugePages_Free");
-	expect(free1 == free0, "end: every huge page is back in the pool "
-	       "(HugePages_Free %ld, %ld before)", free1, free0);
-	printf("odp_hugetlb: %d checks failed\n", expect_failures());
-	return expect_failures() ? 1 : 0;
+	loopback_take_opts(&argc, &argv, &opts);
+	return test_harness_run(argc, argv);
 }
