@@ -3,7 +3,7 @@
  * odp_thp: ODP MRs over transparent huge pages, and over pages that
  * migrate between NUMA nodes while RDMA runs.
  *
- *   odp_thp [-d dev] [-g gid_index] [-p] [-n ops]
+ *   odp_thp [-d ib_dev] [-g gid_idx] [kselftest harness options]
  *
  * Three 2 MiB-aligned MADV_HUGEPAGE buffers (the responder's target, the
  * requester's source and READ destination), each registered as an MR.
@@ -20,12 +20,13 @@
  * offsets, checking the data after every operation. With ODP, pages must
  * actually have moved during the traffic.
  *
- * -p registers pinned memory instead: pinned pages do not migrate, so
- * phase 2 then checks only that the data survives the attempts, and the
- * DONTNEED split is left out (a pinned MR keeps the old page). Exit 0
- * when everything verified, 77 when the device does not advertise RC ODP
- * for WRITE and READ, when the kernel gives no THP, or (after phase 1
- * passed) when there is no second NUMA node; 1 otherwise.
+ * Cases: thp.{pinned,odp}.write_read (phase 1 without the split, on
+ * pinned and on ODP MRs), thp_odp.split and thp_odp.migrate (ODP only: a
+ * pinned MR keeps its old pages, which neither split nor move). A case
+ * fails if any of its checks (printed as "# ok ..." or "# FAIL ...")
+ * failed. They skip where the device does not advertise RC ODP for WRITE
+ * and READ or the kernel gives no THP, and migrate where there is no
+ * second NUMA node.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -38,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kselftest_harness.h"
+
 #include "check.h"
 #include "loopback.h"
 
@@ -46,6 +49,7 @@
 #define MAX_OP		(256ul << 10)	/* phase 2: the longest operation */
 #define OP_SECONDS	120		/* phase 2: time limit for the traffic, */
 #define MIN_OPS		30		/* by which at least this many must run */
+#define NOPS		300		/* phase 2: operations to run */
 #define MAX_BAD_OPS	5		/* phase 2: stop after this many */
 
 #ifndef MPOL_MF_MOVE
@@ -373,78 +377,117 @@ static void phase_migrate(struct thp *t, int nops)
 	free(m.now);
 }
 
-static void usage(const char *prog)
+static struct loopback_opts opts = { .dev = "rxe0", .gid_index = 1 };
+
+/*
+ * Open the device and three THP-backed buffers registered as MRs (ODP if
+ * @t->odp). Skips, with the harness's SKIP(), what cannot run here.
+ */
+static void thp_open(struct __test_metadata *_metadata, struct thp *t)
 {
-	fprintf(stderr, "usage: %s [-d dev] [-g gid_index] [-p] [-n ops]\n"
-		"  -p  pinned MRs instead of ODP (no migration expected, no split case)\n"
-		"  -n  operations during migration, default 300\n", prog);
-	exit(2);
+	long kb;
+
+	ASSERT_EQ(0, loopback_open(&t->lb, &opts));
+	if (t->odp && !loopback_has_odp_rc(&t->lb, IBV_ODP_SUPPORT_WRITE |
+					   IBV_ODP_SUPPORT_READ))
+		SKIP(return, "%s does not advertise RC ODP for RDMA WRITE and "
+		     "READ", opts.dev);
+	if (!thp_enabled())
+		SKIP(return, "transparent huge pages are not enabled (always "
+		     "or madvise)");
+	ASSERT_EQ(0, loopback_connect(&t->lb));
+	t->page = sysconf(_SC_PAGESIZE);
+	t->tgt = thp_alloc(t->page);
+	t->src = thp_alloc(t->page);
+	t->dst = thp_alloc(t->page);
+	/* The source is written by the CPU first: it shows whether THP works. */
+	pattern_fill(t->src, BUF_SIZE, 1);
+	kb = thp_kb(t->src, BUF_SIZE);
+	if (kb <= 0)
+		SKIP(return, "the kernel gave no huge page to a MADV_HUGEPAGE "
+		     "buffer");
+	t->tmr = reg(t, t->tgt);
+	t->smr = reg(t, t->src);
+	t->dmr = reg(t, t->dst);
+}
+
+static void thp_close(struct thp *t)
+{
+	loopback_dereg(t->tmr);
+	loopback_dereg(t->smr);
+	loopback_dereg(t->dmr);
+	loopback_close(&t->lb);
+	if (t->tgt) {
+		munmap(t->tgt, BUF_SIZE);
+		munmap(t->src, BUF_SIZE);
+		munmap(t->dst, BUF_SIZE);
+	}
+}
+
+FIXTURE(thp) {
+	struct thp t;
+};
+
+FIXTURE_VARIANT(thp) {
+	bool odp;
+};
+
+FIXTURE_VARIANT_ADD(thp, pinned) {
+	.odp = false,
+};
+
+FIXTURE_VARIANT_ADD(thp, odp) {
+	.odp = true,
+};
+
+FIXTURE_SETUP(thp)
+{
+	self->t.odp = variant->odp;
+	thp_open(_metadata, &self->t);
+}
+
+FIXTURE_TEARDOWN(thp)
+{
+	thp_close(&self->t);
+}
+
+TEST_F_TIMEOUT(thp, write_read, 300)
+{
+	phase_write_read(&self->t);
+	EXPECT_EQ(0, expect_failures());
+}
+
+FIXTURE(thp_odp) {
+	struct thp t;
+};
+
+FIXTURE_SETUP(thp_odp)
+{
+	self->t.odp = true;
+	thp_open(_metadata, &self->t);
+}
+
+FIXTURE_TEARDOWN(thp_odp)
+{
+	thp_close(&self->t);
+}
+
+TEST_F_TIMEOUT(thp_odp, split, 300)
+{
+	phase_split(&self->t);
+	EXPECT_EQ(0, expect_failures());
+}
+
+TEST_F_TIMEOUT(thp_odp, migrate, 600)
+{
+	if (!second_node())
+		SKIP(return, "no second NUMA node");
+	phase_migrate(&self->t, NOPS);
+	EXPECT_EQ(0, expect_failures());
 }
 
 int main(int argc, char **argv)
 {
-	struct loopback_opts o = { .dev = "rxe0", .gid_index = 1 };
-	struct thp t = { .odp = true };
-	int nops = 300, c;
-	long kb;
-
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt(argc, argv, "d:g:pn:")) != -1) {
-		switch (c) {
-		case 'd': o.dev = optarg; break;
-		case 'g': o.gid_index = atoi(optarg); break;
-		case 'p': t.odp = false; break;
-		case 'n': nops = atoi(optarg); break;
-		default: usage(argv[0]);
-		}
-	}
-	if (nops < 1)
-		usage(argv[0]);
-	if (loopback_open(&t.lb, &o))
-		return 1;
-	if (t.odp && !loopback_has_odp_rc(&t.lb, IBV_ODP_SUPPORT_WRITE |
-					  IBV_ODP_SUPPORT_READ)) {
-		printf("%s does not advertise RC ODP for RDMA WRITE and READ\n", o.dev);
-		return EXIT_SKIP;
-	}
-	if (!thp_enabled()) {
-		printf("transparent huge pages are not enabled (always or madvise)\n");
-		return EXIT_SKIP;
-	}
-	if (loopback_connect(&t.lb))
-		return 1;
-	t.page = sysconf(_SC_PAGESIZE);
-	t.tgt = thp_alloc(t.page);
-	t.src = thp_alloc(t.page);
-	t.dst = thp_alloc(t.page);
-	/* The source is written by the CPU first: it shows whether THP works. */
-	pattern_fill(t.src, BUF_SIZE, 1);
-	kb = thp_kb(t.src, BUF_SIZE);
-	if (kb <= 0) {
-		printf("the kernel gave no huge page to a MADV_HUGEPAGE buffer\n");
-		return EXIT_SKIP;
-	}
-	printf("%s: source buffer AnonHugePages %ld kB\n", t.odp ? "odp" : "pinned", kb);
-	t.tmr = reg(&t, t.tgt);
-	t.smr = reg(&t, t.src);
-	t.dmr = reg(&t, t.dst);
-
-	phase_write_read(&t);
-	if (t.odp)
-		phase_split(&t);
-	if (second_node())
-		phase_migrate(&t, nops);
-
-	ibv_dereg_mr(t.tmr);
-	ibv_dereg_mr(t.smr);
-	ibv_dereg_mr(t.dmr);
-	loopback_close(&t.lb);
-	printf("%s: %d failure(s)\n", t.odp ? "odp" : "pinned", expect_failures());
-	if (expect_failures())
-		return 1;
-	if (!second_node()) {
-		printf("no second NUMA node: the migration phase did not run\n");
-		return EXIT_SKIP;
-	}
-	return 0;
+	loopback_take_opts(&argc, &argv, &opts);
+	return test_harness_run(argc, argv);
 }
