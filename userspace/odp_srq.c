@@ -25,6 +25,8 @@
 
 #include "kselftest_harness.h"
 
+#include "harness.h"
+
 #include "check.h"
 #include "loopback.h"
 
@@ -238,17 +240,7 @@ FIXTURE(srq) {
 	struct srq_test t;
 };
 
-FIXTURE_VARIANT(srq) {
-	bool odp;
-};
-
-FIXTURE_VARIANT_ADD(srq, pinned) {
-	.odp = false,
-};
-
-FIXTURE_VARIANT_ADD(srq, odp) {
-	.odp = true,
-};
+PINNED_AND_ODP_VARIANTS(srq);
 
 FIXTURE_SETUP(srq)
 {

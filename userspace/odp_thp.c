@@ -41,6 +41,8 @@
 
 #include "kselftest_harness.h"
 
+#include "harness.h"
+
 #include "check.h"
 #include "loopback.h"
 
@@ -428,17 +430,7 @@ FIXTURE(thp) {
 	struct thp t;
 };
 
-FIXTURE_VARIANT(thp) {
-	bool odp;
-};
-
-FIXTURE_VARIANT_ADD(thp, pinned) {
-	.odp = false,
-};
-
-FIXTURE_VARIANT_ADD(thp, odp) {
-	.odp = true,
-};
+PINNED_AND_ODP_VARIANTS(thp);
 
 FIXTURE_SETUP(thp)
 {

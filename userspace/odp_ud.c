@@ -32,6 +32,8 @@
 
 #include "kselftest_harness.h"
 
+#include "harness.h"
+
 #include "check.h"
 #include "loopback.h"
 
@@ -359,17 +361,7 @@ FIXTURE(ud) {
 	struct ud u;
 };
 
-FIXTURE_VARIANT(ud) {
-	bool odp;
-};
-
-FIXTURE_VARIANT_ADD(ud, pinned) {
-	.odp = false,
-};
-
-FIXTURE_VARIANT_ADD(ud, odp) {
-	.odp = true,
-};
+PINNED_AND_ODP_VARIANTS(ud);
 
 FIXTURE_SETUP(ud)
 {

@@ -22,6 +22,8 @@
 
 #include "kselftest_harness.h"
 
+#include "harness.h"
+
 #include "check.h"
 #include "loopback.h"
 
@@ -185,17 +187,7 @@ FIXTURE(rc) {
 	struct side a, b;
 };
 
-FIXTURE_VARIANT(rc) {
-	bool odp;
-};
-
-FIXTURE_VARIANT_ADD(rc, pinned) {
-	.odp = false,
-};
-
-FIXTURE_VARIANT_ADD(rc, odp) {
-	.odp = true,
-};
+PINNED_AND_ODP_VARIANTS(rc);
 
 FIXTURE_SETUP(rc)
 {
