@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <infiniband/verbs.h>
 
 #include "check.h"
@@ -115,6 +116,14 @@ void expect(bool ok, const char *fmt, ...)
 	fflush(stdout);
 	if (!ok)
 		failures++;
+}
+
+long long now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
 }
 
 int expect_failures(void)

@@ -39,6 +39,14 @@ void expect(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)))
 /* Failures counted by expect() so far. */
 int expect_failures(void);
 
+/* Microseconds on CLOCK_MONOTONIC, and the same in milliseconds. */
+long long now_us(void);
+
+static inline long now_ms(void)
+{
+	return now_us() / 1000;
+}
+
 /* Test memory: @len private anonymous bytes (at @addr, MAP_FIXED, if set). */
 void *map_anon(void *addr, size_t len);
 

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "check.h"
 #include "loopback.h"
@@ -195,14 +194,6 @@ void loopback_dereg(struct ibv_mr *mr)
 {
 	if (mr && ibv_dereg_mr(mr))
 		perror("ibv_dereg_mr");
-}
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int loopback_poll(struct loopback *lb, struct ibv_wc *wc, int timeout_ms)

@@ -28,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -217,15 +216,6 @@ static void one_round(struct replay *r, struct contender *cont, int round)
 	fill_chunk(r, c, 100 + round);
 	expect(read_ok(r, c, "READ after mapping again"),
 	       "round %d: chunk %d mapped again reads its new data", round, c);
-}
-
-/* Microseconds since some fixed point. */
-static long long now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
 }
 
 /*

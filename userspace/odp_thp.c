@@ -36,7 +36,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -337,10 +336,7 @@ static bool random_op(struct thp *t, uint64_t *rng, int k)
 
 static long now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return now_us() / 1000000;
 }
 
 static void phase_migrate(struct thp *t, int nops)
