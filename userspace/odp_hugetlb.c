@@ -43,6 +43,7 @@
 
 #include "check.h"
 #include "loopback.h"
+#include "mirror.h"
 
 #define HUGE		(2ul << 20)
 #define NHUGE		4
@@ -56,8 +57,7 @@ struct huge {
 	struct loopback lb;
 	unsigned char *tgt;		/* hugetlb */
 	struct ibv_mr *hmr, *pmr;	/* over tgt: with and without HUGETLB */
-	unsigned char *src, *dst;	/* ordinary memory */
-	struct ibv_mr *smr, *dmr;
+	struct mirror m;		/* src, dst: ordinary memory */
 };
 
 /* @len bytes of 2 MiB huge pages (at @addr if given), or NULL. */
@@ -81,74 +81,10 @@ static struct ibv_mr *reg(struct huge *h, void *buf, int access, const char *wha
 	return mr;
 }
 
-/*
- * One RDMA operation between the requester's buffer at @off (source for a
- * WRITE, destination for a READ) and the target at @off through @mr. An
- * error completion leaves the QPs in the error state: they are replaced.
- */
-static int rdma(struct huge *h, enum ibv_wr_opcode op, struct ibv_mr *mr,
-		size_t off, size_t len)
+/* The mirrored operations aimed at the target through @mr. */
+static struct mirror *via(struct huge *h, struct ibv_mr *mr)
 {
-	bool wr = op == IBV_WR_RDMA_WRITE;
-	int st;
-
-	st = loopback_rdma(&h->lb, op, (wr ? h->src : h->dst) + off,
-			   wr ? h->smr->lkey : h->dmr->lkey, h->tgt + off,
-			   mr->rkey, len);
-	if (st != IBV_WC_SUCCESS && loopback_reconnect(&h->lb)) {
-		fprintf(stderr, "cannot reconnect the QPs after an error\n");
-		exit(1);
-	}
-	return st;
-}
-
-static bool succeeded(int st, const char *what)
-{
-	if (st == IBV_WC_SUCCESS)
-		return true;
-	fprintf(stderr, "%s: %s\n", what, wc_status_name(st));
-	return false;
-}
-
-/* WRITE pattern @seed to target [off, off + len) through @mr; the CPU sees it. */
-static bool write_ok(struct huge *h, struct ibv_mr *mr, size_t off, size_t len,
-		     unsigned int seed, const char *what)
-{
-	pattern_fill_at(h->src + off, len, seed, off);
-	return succeeded(rdma(h, IBV_WR_RDMA_WRITE, mr, off, len), what) &&
-	       pattern_check_at(h->tgt + off, len, seed, off, what);
-}
-
-/* READ target [off, off + len) through @mr; it must hold pattern @seed. */
-static bool read_is(struct huge *h, struct ibv_mr *mr, size_t off, size_t len,
-		    unsigned int seed, const char *what)
-{
-	memset(h->dst + off, 0xee, len);
-	return succeeded(rdma(h, IBV_WR_RDMA_READ, mr, off, len), what) &&
-	       pattern_check_at(h->dst + off, len, seed, off, what);
-}
-
-static bool read_zero(struct huge *h, struct ibv_mr *mr, size_t off, size_t len,
-		      const char *what)
-{
-	memset(h->dst + off, 0xee, len);
-	return succeeded(rdma(h, IBV_WR_RDMA_READ, mr, off, len), what) &&
-	       bytes_check(h->dst + off, len, 0, what);
-}
-
-static bool access_error(struct huge *h, enum ibv_wr_opcode op, struct ibv_mr *mr,
-			 size_t off, size_t len, const char *what)
-{
-	int st;
-
-	if (op == IBV_WR_RDMA_WRITE)
-		pattern_fill_at(h->src + off, len, 0xbad, off);
-	st = rdma(h, op, mr, off, len);
-	if (st == IBV_WC_REM_ACCESS_ERR)
-		return true;
-	fprintf(stderr, "%s: %s, want %s\n", what, wc_status_name(st),
-		ibv_wc_status_str(IBV_WC_REM_ACCESS_ERR));
-	return false;
+	return mirror_at(&h->m, mr);
 }
 
 /* --- WRITE/READ across huge pages --- */
@@ -173,8 +109,8 @@ static void spans_through(struct huge *h, struct ibv_mr *mr, const char *name,
 	for (i = 0; i < sizeof(spans) / sizeof(spans[0]); i++) {
 		size_t off = spans[i].off, len = spans[i].len;
 
-		expect(write_ok(h, mr, off, len, seed + i, name) &&
-		       read_is(h, mr, off, len, seed + i, name),
+		expect(mirror_write_ok(via(h, mr), off, len, seed + i, name) &&
+		       mirror_read_is(via(h, mr), off, len, seed + i, name),
 		       "%s: WRITE/READ at +%#zx, %zu bytes", name, off, len);
 	}
 }
@@ -184,7 +120,7 @@ static void cpu_then_read(struct huge *h, struct ibv_mr *mr, const char *name,
 			  unsigned int seed)
 {
 	pattern_fill(h->tgt, SIZE, seed);
-	expect(read_is(h, mr, 0, SIZE, seed, name),
+	expect(mirror_read_is(via(h, mr), 0, SIZE, seed, name),
 	       "%s: READ of all %d huge pages returns what the CPU wrote", name, NHUGE);
 }
 
@@ -198,26 +134,26 @@ static void hugetlb_local(struct huge *h)
 	int st;
 
 	pattern_fill(h->tgt, SIZE, 50);
-	memset(h->dst, 0xee, SIZE);
+	memset(h->m.dst, 0xee, SIZE);
 	st = loopback_rdma(&h->lb, IBV_WR_RDMA_WRITE, h->tgt + off, h->hmr->lkey,
-			   h->dst + off, h->dmr->rkey, len);
-	expect(succeeded(st, "WRITE from the hugetlb MR") &&
-	       pattern_check_at(h->dst + off, len, 50, off, "WRITE from the hugetlb MR"),
-	       "hugetlb MR, local: WRITE from +%#zx, %zu bytes, across huge pages",
-	       off, len);
+			   h->m.dst + off, h->m.dmr->rkey, len);
+	expect(st == IBV_WC_SUCCESS &&
+	       pattern_check_at(h->m.dst + off, len, 50, off, "WRITE from the hugetlb MR"),
+	       "hugetlb MR, local: WRITE from +%#zx, %zu bytes, across huge pages "
+	       "(%s)", off, len, wc_status_name(st));
 	if (st != IBV_WC_SUCCESS && loopback_reconnect(&h->lb))
 		exit(1);
 
-	pattern_fill(h->src, SIZE, 51);
+	pattern_fill(h->m.src, SIZE, 51);
 	memset(h->tgt, 0xee, SIZE);
 	st = loopback_rdma(&h->lb, IBV_WR_RDMA_READ, h->tgt + off, h->hmr->lkey,
-			   h->src + off, h->smr->rkey, len);
-	expect(succeeded(st, "READ into the hugetlb MR") &&
+			   h->m.src + off, h->m.smr->rkey, len);
+	expect(st == IBV_WC_SUCCESS &&
 	       pattern_check_at(h->tgt + off, len, 51, off, "READ into the hugetlb MR") &&
 	       bytes_check(h->tgt, off, 0xee, "before the READ") &&
 	       bytes_check(h->tgt + off + len, SIZE - off - len, 0xee, "after the READ"),
-	       "hugetlb MR, local: READ into +%#zx, %zu bytes, across huge pages",
-	       off, len);
+	       "hugetlb MR, local: READ into +%#zx, %zu bytes, across huge pages "
+	       "(%s)", off, len, wc_status_name(st));
 	if (st != IBV_WC_SUCCESS && loopback_reconnect(&h->lb))
 		exit(1);
 }
@@ -225,10 +161,14 @@ static void hugetlb_local(struct huge *h)
 /* Data written through one MR is seen through the other. */
 static void both_mrs(struct huge *h)
 {
-	expect(write_ok(h, h->hmr, 0, SIZE, 60, "WRITE through the hugetlb MR") &&
-	       read_is(h, h->pmr, 0, SIZE, 60, "READ through the plain MR") &&
-	       write_ok(h, h->pmr, HUGE / 2, 2 * HUGE, 61, "WRITE through the plain MR") &&
-	       read_is(h, h->hmr, HUGE / 2, 2 * HUGE, 61, "READ through the hugetlb MR"),
+	expect(mirror_write_ok(via(h, h->hmr), 0, SIZE, 60,
+			       "WRITE through the hugetlb MR") &&
+	       mirror_read_is(via(h, h->pmr), 0, SIZE, 60,
+			      "READ through the plain MR") &&
+	       mirror_write_ok(via(h, h->pmr), HUGE / 2, 2 * HUGE, 61,
+			       "WRITE through the plain MR") &&
+	       mirror_read_is(via(h, h->hmr), HUGE / 2, 2 * HUGE, 61,
+			      "READ through the hugetlb MR"),
 	       "both MRs: each sees what the other wrote");
 }
 
@@ -245,24 +185,28 @@ static bool others_work(struct huge *h, struct ibv_mr *mr, unsigned int seed,
 {
 	size_t end = hole_off() + HUGE;
 
-	return read_is(h, mr, 0, hole_off(), seed, "before the hole: READ") &&
-	       read_is(h, mr, end, SIZE - end, seed, "after the hole: READ") &&
-	       write_ok(h, mr, end, SIZE - end, wseed, "after the hole: WRITE") &&
-	       read_is(h, mr, end, SIZE - end, wseed, "after the hole: READ back") &&
-	       write_ok(h, mr, 0, hole_off(), wseed, "before the hole: WRITE") &&
-	       read_is(h, mr, 0, hole_off(), wseed, "before the hole: READ back");
+	struct mirror *m = via(h, mr);
+
+	return mirror_read_is(m, 0, hole_off(), seed, "before the hole: READ") &&
+	       mirror_read_is(m, end, SIZE - end, seed, "after the hole: READ") &&
+	       mirror_write_ok(m, end, SIZE - end, wseed, "after the hole: WRITE") &&
+	       mirror_read_is(m, end, SIZE - end, wseed, "after the hole: READ back") &&
+	       mirror_write_ok(m, 0, hole_off(), wseed, "before the hole: WRITE") &&
+	       mirror_read_is(m, 0, hole_off(), wseed, "before the hole: READ back");
 }
 
 static bool hole_refused(struct huge *h, struct ibv_mr *mr)
 {
-	return access_error(h, IBV_WR_RDMA_READ, mr, hole_off(), HUGE, "hole: READ") &&
-	       access_error(h, IBV_WR_RDMA_WRITE, mr, hole_off(), HUGE, "hole: WRITE") &&
-	       access_error(h, IBV_WR_RDMA_READ, mr, hole_off() - 4096, 8192,
-			    "READ running into the hole") &&
-	       access_error(h, IBV_WR_RDMA_READ, mr, hole_off() + HUGE - 1, 2,
-			    "READ running out of the hole") &&
-	       access_error(h, IBV_WR_RDMA_WRITE, mr, hole_off() + HUGE - 4096, 8192,
-			    "WRITE running out of the hole");
+	struct mirror *m = via(h, mr);
+
+	return mirror_access_error(m, IBV_WR_RDMA_READ, hole_off(), HUGE, "hole: READ") &&
+	       mirror_access_error(m, IBV_WR_RDMA_WRITE, hole_off(), HUGE, "hole: WRITE") &&
+	       mirror_access_error(m, IBV_WR_RDMA_READ, hole_off() - 4096, 8192,
+				   "READ running into the hole") &&
+	       mirror_access_error(m, IBV_WR_RDMA_READ, hole_off() + HUGE - 1, 2,
+				   "READ running out of the hole") &&
+	       mirror_access_error(m, IBV_WR_RDMA_WRITE, hole_off() + HUGE - 4096, 8192,
+				   "WRITE running out of the hole");
 }
 
 static void unmapped_huge_page(struct huge *h)
@@ -272,9 +216,9 @@ static void unmapped_huge_page(struct huge *h)
 	bool ok;
 
 	/* Every huge page mapped on the device through both MRs first. */
-	ok = write_ok(h, h->hmr, 0, SIZE, 70, "prime: WRITE") &&
-	     read_is(h, h->hmr, 0, SIZE, 70, "prime: READ hugetlb MR") &&
-	     read_is(h, h->pmr, 0, SIZE, 70, "prime: READ plain MR");
+	ok = mirror_write_ok(via(h, h->hmr), 0, SIZE, 70, "prime: WRITE") &&
+	     mirror_read_is(via(h, h->hmr), 0, SIZE, 70, "prime: READ hugetlb MR") &&
+	     mirror_read_is(via(h, h->pmr), 0, SIZE, 70, "prime: READ plain MR");
 	expect(ok, "munmap: both MRs map every huge page before the munmap");
 	if (munmap(hole, HUGE)) {
 		perror("munmap");
@@ -297,23 +241,24 @@ static void unmapped_huge_page(struct huge *h)
 		perror("mmap(MAP_HUGETLB | MAP_FIXED)");
 		exit(1);
 	}
-	expect(read_zero(h, h->hmr, hole_off(), HUGE, "new huge page: READ") &&
-	       write_ok(h, h->hmr, hole_off() - 4096, HUGE + 8192, 73,
-			"new huge page: WRITE across it") &&
-	       read_is(h, h->pmr, hole_off() - 4096, HUGE + 8192, 73,
-		       "new huge page: READ through the plain MR"),
+	expect(mirror_read_zero(via(h, h->hmr), hole_off(), HUGE, "new huge page: READ") &&
+	       mirror_write_ok(via(h, h->hmr), hole_off() - 4096, HUGE + 8192, 73,
+			       "new huge page: WRITE across it") &&
+	       mirror_read_is(via(h, h->pmr), hole_off() - 4096, HUGE + 8192, 73,
+			      "new huge page: READ through the plain MR"),
 	       "munmap: a new huge page there reads as zeros and takes WRITE/READ");
 
 	/* Ordinary pages where a huge page was: no longer hugetlb memory. */
 	map_anon(hole, HUGE);
 	pattern_fill_at(hole, HUGE, 74, hole_off());
-	expect(access_error(h, IBV_WR_RDMA_READ, h->hmr, hole_off(), 4096,
-			    "4 KiB pages: READ through the hugetlb MR"),
+	expect(mirror_access_error(via(h, h->hmr), IBV_WR_RDMA_READ, hole_off(), 4096,
+				   "4 KiB pages: READ through the hugetlb MR"),
 	       "munmap: 4 KiB pages there are refused through the hugetlb MR "
 	       "(IBV_WC_REM_ACCESS_ERR)");
-	expect(read_is(h, h->pmr, hole_off(), HUGE, 74, "4 KiB pages: READ plain MR") &&
-	       read_is(h, h->hmr, end + 4096, SIZE - end - 4096, 72,
-		       "after the hole: READ hugetlb MR"),
+	expect(mirror_read_is(via(h, h->pmr), hole_off(), HUGE, 74,
+			      "4 KiB pages: READ plain MR") &&
+	       mirror_read_is(via(h, h->hmr), end + 4096, SIZE - end - 4096, 72,
+			      "after the hole: READ hugetlb MR"),
 	       "munmap: the plain MR reads the 4 KiB pages, the hugetlb MR the rest");
 }
 
@@ -340,14 +285,10 @@ FIXTURE_SETUP(hugetlb)
 		     "%s (HugePages_Free %ld; boot with hugepages=N)", NHUGE,
 		     strerror(errno), self->free0);
 	ASSERT_EQ(0, loopback_connect(&h->lb));
-	h->src = map_anon(NULL, SIZE);
-	h->dst = map_anon(NULL, SIZE);
-	h->smr = reg(h, h->src, ODP_RW, "source");
-	h->dmr = reg(h, h->dst, ODP_RW, "destination");
+	mirror_open(&h->m, &h->lb, map_anon(NULL, SIZE), map_anon(NULL, SIZE),
+		    SIZE, true);
 	h->hmr = reg(h, h->tgt, ODP_RW | IBV_ACCESS_HUGETLB, "ON_DEMAND | HUGETLB");
 	h->pmr = reg(h, h->tgt, ODP_RW, "ON_DEMAND over hugetlb memory");
-	ASSERT_NE(NULL, h->smr);
-	ASSERT_NE(NULL, h->dmr);
 	ASSERT_NE(NULL, h->hmr);
 	ASSERT_NE(NULL, h->pmr);
 }
@@ -368,11 +309,10 @@ FIXTURE_TEARDOWN(hugetlb)
 	struct huge *h = &self->h;
 
 	hugetlb_release(h);
-	loopback_dereg(h->smr);
-	loopback_dereg(h->dmr);
+	mirror_close(&h->m);
 	loopback_close(&h->lb);
-	munmap(h->src, SIZE);
-	munmap(h->dst, SIZE);
+	munmap(h->m.src, SIZE);
+	munmap(h->m.dst, SIZE);
 }
 
 /* Both registrations over the huge pages pin nothing. */
@@ -430,7 +370,8 @@ TEST_F_TIMEOUT(hugetlb, pool_restored, 300)
 {
 	struct huge *h = &self->h;
 
-	ASSERT_TRUE(write_ok(h, h->hmr, 0, SIZE, 80, "WRITE through the hugetlb MR"));
+	ASSERT_TRUE(mirror_write_ok(via(h, h->hmr), 0, SIZE, 80,
+				    "WRITE through the hugetlb MR"));
 	hugetlb_release(h);
 	EXPECT_EQ(self->free0, proc_field("/proc/meminfo", "HugePages_Free"));
 }

@@ -42,6 +42,7 @@
 
 #include "check.h"
 #include "loopback.h"
+#include "mirror.h"
 
 #define NPAGES		16
 #define PART_FIRST	5	/* the pages the CPU changes */
@@ -49,12 +50,10 @@
 
 struct remap {
 	struct loopback lb;
+	struct mirror m;		/* the responder's memory and its mirrors */
 	size_t page, size;		/* page size, NPAGES pages */
-	unsigned char *tgt;		/* the responder's memory */
+	unsigned char *tgt;		/* m.tgt */
 	struct ibv_mr *tmr;
-	unsigned char *src;		/* requester: what WRITE sends */
-	unsigned char *dst;		/* requester: where READ lands */
-	struct ibv_mr *smr, *dmr;
 };
 
 static size_t part_off(struct remap *r)
@@ -67,92 +66,6 @@ static size_t part_len(struct remap *r)
 	return PART_PAGES * r->page;
 }
 
-static struct ibv_mr *reg(struct remap *r, void *buf, bool odp)
-{
-	int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
-		     IBV_ACCESS_REMOTE_READ;
-	struct ibv_mr *mr;
-
-	if (odp)
-		access |= IBV_ACCESS_ON_DEMAND;
-	mr = ibv_reg_mr(r->lb.pd, buf, r->size, access);
-	if (!mr) {
-		perror("ibv_reg_mr");
-		exit(1);
-	}
-	return mr;
-}
-
-/*
- * One RDMA operation on target bytes [off, off + len), from or into the
- * same offsets of the requester's buffers. Any unsuccessful completion
- * leaves the QPs in the error state: replace them so the next one works.
- */
-static int rdma(struct remap *r, enum ibv_wr_opcode op, size_t off, size_t len)
-{
-	bool wr = op == IBV_WR_RDMA_WRITE;
-	int st;
-
-	st = loopback_rdma(&r->lb, op, (wr ? r->src : r->dst) + off,
-			   wr ? r->smr->lkey : r->dmr->lkey, r->tgt + off,
-			   r->tmr->rkey, len);
-	if (st != IBV_WC_SUCCESS && loopback_reconnect(&r->lb)) {
-		fprintf(stderr, "cannot reconnect the QPs after an error\n");
-		exit(1);
-	}
-	return st;
-}
-
-static bool succeeded(int st, const char *what)
-{
-	if (st == IBV_WC_SUCCESS)
-		return true;
-	fprintf(stderr, "%s: %s\n", what, wc_status_name(st));
-	return false;
-}
-
-/* WRITE pattern @seed into target [off, off + len); the CPU must see it. */
-static bool write_ok(struct remap *r, size_t off, size_t len, unsigned int seed,
-		     const char *what)
-{
-	pattern_fill_at(r->src + off, len, seed, off);
-	return succeeded(rdma(r, IBV_WR_RDMA_WRITE, off, len), what) &&
-	       pattern_check_at(r->tgt + off, len, seed, off, what);
-}
-
-/* READ target [off, off + len); it must hold pattern @seed. */
-static bool read_is(struct remap *r, size_t off, size_t len, unsigned int seed,
-		    const char *what)
-{
-	memset(r->dst + off, 0xee, len);
-	return succeeded(rdma(r, IBV_WR_RDMA_READ, off, len), what) &&
-	       pattern_check_at(r->dst + off, len, seed, off, what);
-}
-
-/* READ target [off, off + len); it must be all zeros. */
-static bool read_zero(struct remap *r, size_t off, size_t len, const char *what)
-{
-	memset(r->dst + off, 0xee, len);
-	return succeeded(rdma(r, IBV_WR_RDMA_READ, off, len), what) &&
-	       bytes_check(r->dst + off, len, 0, what);
-}
-
-/* @op on target [off, off + len) must fail with a remote access error. */
-static bool access_error(struct remap *r, enum ibv_wr_opcode op, size_t off,
-			 size_t len, const char *what)
-{
-	int st;
-
-	if (op == IBV_WR_RDMA_WRITE)
-		pattern_fill_at(r->src + off, len, 0xbad, off);
-	st = rdma(r, op, off, len);
-	if (st == IBV_WC_REM_ACCESS_ERR)
-		return true;
-	fprintf(stderr, "%s: %s, want %s\n", what, wc_status_name(st),
-		ibv_wc_status_str(IBV_WC_REM_ACCESS_ERR));
-	return false;
-}
-
 /*
  * Fill the whole target with pattern @seed through RDMA WRITE and read it
  * back, so that the device has every page mapped for writing and reading
@@ -160,8 +73,8 @@ static bool access_error(struct remap *r, enum ibv_wr_opcode op, size_t off,
  */
 static bool prime(struct remap *r, unsigned int seed)
 {
-	return write_ok(r, 0, r->size, seed, "prime: WRITE all pages") &&
-	       read_is(r, 0, r->size, seed, "prime: READ all pages");
+	return mirror_write_ok(&r->m, 0, r->size, seed, "prime: WRITE all pages") &&
+	       mirror_read_is(&r->m, 0, r->size, seed, "prime: READ all pages");
 }
 
 /* The pages outside the part still hold @seed and take WRITE and READ. */
@@ -169,28 +82,28 @@ static bool rest_works(struct remap *r, unsigned int seed, unsigned int wseed)
 {
 	size_t end = part_off(r) + part_len(r);
 
-	return read_is(r, 0, part_off(r), seed, "pages before the part: READ") &&
-	       read_is(r, end, r->size - end, seed, "pages after the part: READ") &&
-	       write_ok(r, 0, r->page, wseed, "first page: WRITE") &&
-	       read_is(r, 0, r->page, wseed, "first page: READ back") &&
-	       write_ok(r, r->size - r->page, r->page, wseed, "last page: WRITE") &&
-	       read_is(r, r->size - r->page, r->page, wseed, "last page: READ back");
+	return mirror_read_is(&r->m, 0, part_off(r), seed, "pages before the part: READ") &&
+	       mirror_read_is(&r->m, end, r->size - end, seed, "pages after the part: READ") &&
+	       mirror_write_ok(&r->m, 0, r->page, wseed, "first page: WRITE") &&
+	       mirror_read_is(&r->m, 0, r->page, wseed, "first page: READ back") &&
+	       mirror_write_ok(&r->m, r->size - r->page, r->page, wseed, "last page: WRITE") &&
+	       mirror_read_is(&r->m, r->size - r->page, r->page, wseed, "last page: READ back");
 }
 
 /* The part takes a WRITE of @seed and returns it to a READ. */
 static bool part_round_trips(struct remap *r, unsigned int seed)
 {
-	return write_ok(r, part_off(r), part_len(r), seed, "part: WRITE") &&
-	       read_is(r, part_off(r), part_len(r), seed, "part: READ back");
+	return mirror_write_ok(&r->m, part_off(r), part_len(r), seed, "part: WRITE") &&
+	       mirror_read_is(&r->m, part_off(r), part_len(r), seed, "part: READ back");
 }
 
 /* Both RDMA directions on the part fail with a remote access error. */
 static bool part_inaccessible(struct remap *r)
 {
-	return access_error(r, IBV_WR_RDMA_WRITE, part_off(r), part_len(r),
-			    "part: WRITE") &&
-	       access_error(r, IBV_WR_RDMA_READ, part_off(r), part_len(r),
-			    "part: READ");
+	return mirror_access_error(&r->m, IBV_WR_RDMA_WRITE, part_off(r), part_len(r),
+				   "part: WRITE") &&
+	       mirror_access_error(&r->m, IBV_WR_RDMA_READ, part_off(r), part_len(r),
+				   "part: READ");
 }
 
 static bool case_dontneed(struct remap *r)
@@ -201,7 +114,7 @@ static bool case_dontneed(struct remap *r)
 		perror("madvise(MADV_DONTNEED)");
 		return false;
 	}
-	return read_zero(r, part_off(r), part_len(r), "part: READ after DONTNEED") &&
+	return mirror_read_zero(&r->m, part_off(r), part_len(r), "part: READ after DONTNEED") &&
 	       rest_works(r, 11, 12) && part_round_trips(r, 13);
 }
 
@@ -217,7 +130,7 @@ static bool case_munmap(struct remap *r)
 	}
 	ok = part_inaccessible(r) && rest_works(r, 21, 22);
 	map_anon(r->tgt + part_off(r), part_len(r));
-	return ok && read_zero(r, part_off(r), part_len(r), "part: READ after mmap") &&
+	return ok && mirror_read_zero(&r->m, part_off(r), part_len(r), "part: READ after mmap") &&
 	       part_round_trips(r, 23);
 }
 
@@ -241,7 +154,7 @@ static bool case_prot_none(struct remap *r)
 		exit(1);
 	return ok && pattern_check_at(r->tgt + part_off(r), part_len(r), 31,
 				      part_off(r), "part: CPU after PROT_NONE") &&
-	       read_is(r, part_off(r), part_len(r), 31, "part: READ after restore") &&
+	       mirror_read_is(&r->m, part_off(r), part_len(r), 31, "part: READ after restore") &&
 	       part_round_trips(r, 33);
 }
 
@@ -251,12 +164,13 @@ static bool case_prot_read(struct remap *r)
 
 	if (!prime(r, 41) || !protect_part(r, PROT_READ))
 		return false;
-	ok = read_is(r, part_off(r), part_len(r), 41, "part: READ of PROT_READ") &&
-	     access_error(r, IBV_WR_RDMA_WRITE, part_off(r), part_len(r),
-			  "part: WRITE to PROT_READ") &&
+	ok = mirror_read_is(&r->m, part_off(r), part_len(r), 41, "part: READ of PROT_READ") &&
+	     mirror_access_error(&r->m, IBV_WR_RDMA_WRITE, part_off(r), part_len(r),
+				 "part: WRITE to PROT_READ") &&
 	     pattern_check_at(r->tgt + part_off(r), part_len(r), 41, part_off(r),
 			      "part: CPU after the refused WRITE") &&
-	     read_is(r, part_off(r), part_len(r), 41, "part: READ after the refused WRITE") &&
+	     mirror_read_is(&r->m, part_off(r), part_len(r), 41,
+			    "part: READ after the refused WRITE") &&
 	     rest_works(r, 41, 42);
 	if (!protect_part(r, PROT_READ | PROT_WRITE))
 		exit(1);
@@ -288,7 +202,8 @@ static bool case_mremap_in(struct remap *r)
 		munmap(other, part_len(r));
 		return false;
 	}
-	return read_is(r, part_off(r), part_len(r), 51, "part: READ of the moved pages") &&
+	return mirror_read_is(&r->m, part_off(r), part_len(r), 51,
+			      "part: READ of the moved pages") &&
 	       rest_works(r, 52, 53) && part_round_trips(r, 54);
 }
 
@@ -307,7 +222,7 @@ static bool case_mremap_out(struct remap *r)
 	     rest_works(r, 61, 62);
 	munmap(away, part_len(r));
 	map_anon(r->tgt + part_off(r), part_len(r));
-	return ok && read_zero(r, part_off(r), part_len(r), "part: READ after mmap") &&
+	return ok && mirror_read_zero(&r->m, part_off(r), part_len(r), "part: READ after mmap") &&
 	       part_round_trips(r, 63);
 }
 
@@ -330,24 +245,21 @@ FIXTURE_SETUP(odp_remap)
 	r->page = sysconf(_SC_PAGESIZE);
 	r->size = NPAGES * r->page;
 	r->tgt = map_anon(NULL, r->size);
-	r->src = map_anon(NULL, r->size);
-	r->dst = map_anon(NULL, r->size);
-	r->tmr = reg(r, r->tgt, true);
-	r->smr = reg(r, r->src, true);
-	r->dmr = reg(r, r->dst, true);
+	r->tmr = mirror_reg(&r->lb, r->tgt, r->size, true);
+	mirror_open(mirror_at(&r->m, r->tmr), &r->lb, map_anon(NULL, r->size),
+		    map_anon(NULL, r->size), r->size, true);
 }
 
 FIXTURE_TEARDOWN(odp_remap)
 {
 	struct remap *r = &self->r;
 
+	mirror_close(&r->m);
 	loopback_dereg(r->tmr);
-	loopback_dereg(r->smr);
-	loopback_dereg(r->dmr);
 	loopback_close(&r->lb);
 	munmap(r->tgt, r->size);
-	munmap(r->src, r->size);
-	munmap(r->dst, r->size);
+	munmap(r->m.src, r->size);
+	munmap(r->m.dst, r->size);
 }
 
 /* READ of the dropped pages returns zeros, WRITE/READ round-trip, rest intact. */

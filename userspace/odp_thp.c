@@ -44,6 +44,7 @@
 
 #include "check.h"
 #include "loopback.h"
+#include "mirror.h"
 
 #define HUGE		(2ul << 20)
 #define BUF_SIZE	(4 * HUGE)
@@ -61,8 +62,9 @@ struct thp {
 	struct loopback lb;
 	bool odp;
 	size_t page;
-	unsigned char *tgt, *src, *dst;
-	struct ibv_mr *tmr, *smr, *dmr;
+	unsigned char *tgt;
+	struct ibv_mr *tmr;
+	struct mirror m;	/* over tgt: the requester's src and dst */
 };
 
 /* --- huge page buffers --- */
@@ -125,57 +127,11 @@ static long thp_kb(const void *p, size_t len)
 	return total;
 }
 
-static struct ibv_mr *reg(struct thp *t, void *buf)
+/* WRITE pattern @seed to target [off, off + len), then READ it back. */
+static bool round_trip(struct thp *t, size_t off, size_t len, unsigned int seed)
 {
-	int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
-		     IBV_ACCESS_REMOTE_READ;
-	struct ibv_mr *mr;
-
-	if (t->odp)
-		access |= IBV_ACCESS_ON_DEMAND;
-	mr = ibv_reg_mr(t->lb.pd, buf, BUF_SIZE, access);
-	if (!mr) {
-		perror("ibv_reg_mr");
-		exit(1);
-	}
-	return mr;
-}
-
-/* --- verified operations, at the same offset in all three buffers --- */
-
-static bool rdma(struct thp *t, enum ibv_wr_opcode op, size_t off, size_t len)
-{
-	bool wr = op == IBV_WR_RDMA_WRITE;
-	int st;
-
-	st = loopback_rdma(&t->lb, op, (wr ? t->src : t->dst) + off,
-			   wr ? t->smr->lkey : t->dmr->lkey, t->tgt + off,
-			   t->tmr->rkey, len);
-	if (st == IBV_WC_SUCCESS)
-		return true;
-	fprintf(stderr, "RDMA %s at +%zu, %zu bytes: %s\n", wr ? "WRITE" : "READ",
-		off, len, st < 0 ? "no completion" : ibv_wc_status_str(st));
-	if (loopback_reconnect(&t->lb)) {
-		fprintf(stderr, "cannot reconnect the QPs after an error\n");
-		exit(1);
-	}
-	return false;
-}
-
-/* WRITE pattern @seed to the target; the CPU must see it there. */
-static bool write_ok(struct thp *t, size_t off, size_t len, unsigned int seed)
-{
-	pattern_fill(t->src + off, len, seed);
-	return rdma(t, IBV_WR_RDMA_WRITE, off, len) &&
-	       pattern_check(t->tgt + off, len, seed, "target after WRITE");
-}
-
-/* READ the target; it must hold pattern @seed. */
-static bool read_is(struct thp *t, size_t off, size_t len, unsigned int seed)
-{
-	memset(t->dst + off, 0xee, len);
-	return rdma(t, IBV_WR_RDMA_READ, off, len) &&
-	       pattern_check(t->dst + off, len, seed, "READ of the target");
+	return mirror_write_ok(&t->m, off, len, seed, "target after WRITE") &&
+	       mirror_read_is(&t->m, off, len, seed, "READ of the target");
 }
 
 /* --- phase 1 --- */
@@ -197,7 +153,7 @@ static void phase_write_read(struct thp *t)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		size_t off = cases[i].off, len = cases[i].len;
 
-		expect(write_ok(t, off, len, 10 + i) && read_is(t, off, len, 10 + i),
+		expect(round_trip(t, off, len, 10 + i),
 		       "thp: WRITE/READ at +%#zx, %zu bytes", off, len);
 		if (i)
 			continue;
@@ -216,18 +172,18 @@ static void phase_split(struct thp *t)
 	size_t hole = HUGE + 37 * t->page;
 	bool ok;
 
-	ok = write_ok(t, HUGE, HUGE, 30) && read_is(t, HUGE, HUGE, 30);
+	ok = round_trip(t, HUGE, HUGE, 30);
 	if (ok && madvise(t->tgt + hole, t->page, MADV_DONTNEED)) {
 		perror("madvise(MADV_DONTNEED)");
 		ok = false;
 	}
-	memset(t->dst + HUGE, 0xee, HUGE);
-	ok = ok && rdma(t, IBV_WR_RDMA_READ, HUGE, HUGE) &&
-	     pattern_check(t->dst + HUGE, hole - HUGE, 30, "before the hole") &&
-	     bytes_check(t->dst + hole, t->page, 0, "the DONTNEED page") &&
-	     pattern_check_at(t->dst + hole + t->page, 2 * HUGE - hole - t->page,
-			      30, hole + t->page - HUGE, "after the hole") &&
-	     write_ok(t, HUGE, HUGE, 31) && read_is(t, HUGE, HUGE, 31);
+	memset(t->m.dst + HUGE, 0xee, HUGE);
+	ok = ok && mirror_rdma(&t->m, IBV_WR_RDMA_READ, HUGE, HUGE) == IBV_WC_SUCCESS &&
+	     pattern_check_at(t->m.dst + HUGE, hole - HUGE, 30, HUGE, "before the hole") &&
+	     bytes_check(t->m.dst + hole, t->page, 0, "the DONTNEED page") &&
+	     pattern_check_at(t->m.dst + hole + t->page, 2 * HUGE - hole - t->page,
+			      30, hole + t->page, "after the hole") &&
+	     round_trip(t, HUGE, HUGE, 31);
 	expect(ok, "thp split: READ after DONTNEED of one 4 KiB page inside a "
 	       "huge page returns zeros there, the data around it");
 }
@@ -258,7 +214,7 @@ static long move_pages(unsigned long n, void **pages, const int *nodes,
 
 static void mover_init(struct mover *m, struct thp *t)
 {
-	unsigned char *bufs[] = { t->tgt, t->src, t->dst };
+	unsigned char *bufs[] = { t->tgt, t->m.src, t->m.dst };
 	unsigned long per = BUF_SIZE / t->page, i;
 
 	memset(m, 0, sizeof(*m));
@@ -328,10 +284,10 @@ static bool random_op(struct thp *t, uint64_t *rng, int k)
 	unsigned int seed = 1000 + k;
 
 	if (k % 3 == 2) {
-		pattern_fill(t->tgt + off, len, seed);
-		return read_is(t, off, len, seed);
+		pattern_fill_at(t->tgt + off, len, seed, off);
+		return mirror_read_is(&t->m, off, len, seed, "READ of the target");
 	}
-	return write_ok(t, off, len, seed) && read_is(t, off, len, seed);
+	return round_trip(t, off, len, seed);
 }
 
 static long now_s(void)
@@ -383,6 +339,7 @@ static struct loopback_opts opts = { .dev = "rxe0", .gid_index = 1 };
  */
 static void thp_open(struct __test_metadata *_metadata, struct thp *t)
 {
+	unsigned char *src, *dst;
 	long kb;
 
 	ASSERT_EQ(0, loopback_open(&t->lb, &opts));
@@ -396,29 +353,27 @@ static void thp_open(struct __test_metadata *_metadata, struct thp *t)
 	ASSERT_EQ(0, loopback_connect(&t->lb));
 	t->page = sysconf(_SC_PAGESIZE);
 	t->tgt = thp_alloc(t->page);
-	t->src = thp_alloc(t->page);
-	t->dst = thp_alloc(t->page);
+	src = thp_alloc(t->page);
+	dst = thp_alloc(t->page);
 	/* The source is written by the CPU first: it shows whether THP works. */
-	pattern_fill(t->src, BUF_SIZE, 1);
-	kb = thp_kb(t->src, BUF_SIZE);
+	pattern_fill(src, BUF_SIZE, 1);
+	kb = thp_kb(src, BUF_SIZE);
 	if (kb <= 0)
 		SKIP(return, "the kernel gave no huge page to a MADV_HUGEPAGE "
 		     "buffer");
-	t->tmr = reg(t, t->tgt);
-	t->smr = reg(t, t->src);
-	t->dmr = reg(t, t->dst);
+	t->tmr = mirror_reg(&t->lb, t->tgt, BUF_SIZE, t->odp);
+	mirror_open(mirror_at(&t->m, t->tmr), &t->lb, src, dst, BUF_SIZE, t->odp);
 }
 
 static void thp_close(struct thp *t)
 {
+	mirror_close(&t->m);
 	loopback_dereg(t->tmr);
-	loopback_dereg(t->smr);
-	loopback_dereg(t->dmr);
 	loopback_close(&t->lb);
 	if (t->tgt) {
 		munmap(t->tgt, BUF_SIZE);
-		munmap(t->src, BUF_SIZE);
-		munmap(t->dst, BUF_SIZE);
+		munmap(t->m.src, BUF_SIZE);
+		munmap(t->m.dst, BUF_SIZE);
 	}
 }
 
