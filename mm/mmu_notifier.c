@@ -35,6 +35,7 @@
  * entered before returning the error, so the caller must not call end.
  */
 
+#include <kunit/visibility.h>
 #include <linux/interval_tree.h>
 #include <linux/kernel.h>
 #include <linux/mm.h>
@@ -58,6 +59,7 @@ DEFINE_STATIC_SRCU(srcu);
 struct lockdep_map __mmu_notifier_invalidate_range_start_map = {
 	.name = "mmu_notifier_invalidate_range_start"
 };
+EXPORT_SYMBOL_IF_KUNIT(__mmu_notifier_invalidate_range_start_map);
 #endif
 
 /* A wait for the invalidations in flight is a wait on range_start. */
@@ -365,7 +367,12 @@ static void mn_classic_end(struct mmu_notifier_subscriptions *subs,
 	srcu_read_unlock(&srcu, id);
 }
 
-/* --- entry points from the core VM (through the header's wrappers) --- */
+/*
+ * --- entry points from the core VM (through the header's wrappers) ---
+ *
+ * Only built-in code calls them, except the KUnit suite built as a
+ * module: exported to it alone.
+ */
 
 int __mmu_notifier_invalidate_range_start(struct mmu_notifier_range *range)
 {
@@ -387,6 +394,7 @@ int __mmu_notifier_invalidate_range_start(struct mmu_notifier_range *range)
 	}
 	return 0;
 }
+EXPORT_SYMBOL_IF_KUNIT(__mmu_notifier_invalidate_range_start);
 
 void __mmu_notifier_invalidate_range_end(struct mmu_notifier_range *range)
 {
@@ -399,6 +407,7 @@ void __mmu_notifier_invalidate_range_end(struct mmu_notifier_range *range)
 		mn_classic_end(subs, range);
 	lock_map_release(&__mmu_notifier_invalidate_range_start_map);
 }
+EXPORT_SYMBOL_IF_KUNIT(__mmu_notifier_invalidate_range_end);
 
 void __mmu_notifier_arch_invalidate_secondary_tlbs(struct mm_struct *mm,
 						   unsigned long start,
@@ -416,6 +425,7 @@ void __mmu_notifier_arch_invalidate_secondary_tlbs(struct mm_struct *mm,
 			sub->ops->arch_invalidate_secondary_tlbs(sub, mm, start, end);
 	srcu_read_unlock(&srcu, id);
 }
+EXPORT_SYMBOL_IF_KUNIT(__mmu_notifier_arch_invalidate_secondary_tlbs);
 
 /* Which of the three accessed-bit callbacks an aging query goes to. */
 enum mn_age_op { MN_CLEAR_FLUSH_YOUNG, MN_CLEAR_YOUNG, MN_TEST_YOUNG };
@@ -464,17 +474,20 @@ int __mmu_notifier_clear_flush_young(struct mm_struct *mm,
 {
 	return mn_age(mm, MN_CLEAR_FLUSH_YOUNG, start, end);
 }
+EXPORT_SYMBOL_IF_KUNIT(__mmu_notifier_clear_flush_young);
 
 int __mmu_notifier_clear_young(struct mm_struct *mm,
 			       unsigned long start, unsigned long end)
 {
 	return mn_age(mm, MN_CLEAR_YOUNG, start, end);
 }
+EXPORT_SYMBOL_IF_KUNIT(__mmu_notifier_clear_young);
 
 int __mmu_notifier_test_young(struct mm_struct *mm, unsigned long address)
 {
 	return mn_age(mm, MN_TEST_YOUNG, address, address + 1);
 }
+EXPORT_SYMBOL_IF_KUNIT(__mmu_notifier_test_young);
 
 /* --- teardown of the address space --- */
 

@@ -1271,3 +1271,4 @@ kunit_test_suite(mmu_notifier_suite);
 
 MODULE_DESCRIPTION("KUnit tests for the MMU notifier core");
 MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);

@@ -46,7 +46,7 @@ stage_changes() {
 	mkdir -p "$stage"
 	for d in "${OVERLAY_DIRS[@]}"; do
 		[ -d "$REPO/$d" ] || continue
-		(cd "$REPO" && find "$d" -type f ! -name '*.o' ! -name '.*') |
+		(cd "$REPO" && find "$d" -type f ! -name '*.o' \( ! -name '.*' -o -name .kunitconfig \)) |
 		while read -r f; do
 			mkdir -p "$stage/$(dirname "$f")"
 			cp "$REPO/$f" "$stage/$f"

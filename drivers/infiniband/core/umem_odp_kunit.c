@@ -984,3 +984,4 @@ kunit_test_suite(odp_kunit_suite);
 
 MODULE_DESCRIPTION("KUnit tests for ODP user memory");
 MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
