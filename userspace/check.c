@@ -2,6 +2,7 @@
 /*
  * Data patterns and result lines for the data tests: see check.h.
  */
+#include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -143,6 +144,24 @@ void *map_anon(void *addr, size_t len)
 	return p;
 }
 
+void hold_hole(void *addr, size_t len)
+{
+	if (mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+		 -1, 0) != addr) {
+		perror("mmap(PROT_NONE) over a hole");
+		exit(1);
+	}
+}
+
+void munmap_hole(void *addr, size_t len)
+{
+	if (munmap(addr, len)) {
+		perror("munmap");
+		exit(1);
+	}
+	hold_hole(addr, len);
+}
+
 const char *wc_status_name(int st)
 {
 	return st < 0 ? "no completion" : ibv_wc_status_str(st);
@@ -181,24 +200,67 @@ long port_counter(const char *dev, const char *name)
 	return n;
 }
 
-long rdma_res_count(const char *dev, const char *kind)
+/* @n kinds of @dev's resources from one `rdma resource show`, or -1. */
+static void rdma_res_show(const char *dev, const char *const *kinds, int n,
+			  long *counts)
 {
 	char line[512], key[32], name[64];
 	FILE *f = popen("rdma resource show 2>/dev/null", "r");
-	long n = -1;
 	char *p;
+	int i;
 
+	for (i = 0; i < n; i++)
+		counts[i] = -1;
 	if (!f)
-		return -1;
+		return;
 	snprintf(name, sizeof(name), " %s: ", dev);
-	snprintf(key, sizeof(key), " %s ", kind);
 	while (fgets(line, sizeof(line), f)) {
 		if (!strstr(line, name))
 			continue;
-		p = strstr(line, key);
-		if (p)
-			n = strtol(p + strlen(key), NULL, 10);
+		for (i = 0; i < n; i++) {
+			snprintf(key, sizeof(key), " %s ", kinds[i]);
+			p = strstr(line, key);
+			if (p)
+				counts[i] = strtol(p + strlen(key), NULL, 10);
+		}
 	}
 	pclose(f);
+}
+
+long rdma_res_count(const char *dev, const char *kind)
+{
+	long n;
+
+	rdma_res_show(dev, &kind, 1, &n);
 	return n;
+}
+
+struct res_counts rdma_res_counts(const char *dev)
+{
+	static const char *const kinds[] = { "mr", "qp", "pd" };
+	long n[3];
+
+	rdma_res_show(dev, kinds, 3, n);
+	return (struct res_counts){ .mr = n[0], .qp = n[1], .pd = n[2] };
+}
+
+bool rdma_res_counts_back(const char *dev, const struct res_counts *base,
+			  struct res_counts *now, int ms)
+{
+	long end = now_ms() + ms;
+
+	if (base->mr < 0 || base->qp < 0 || base->pd < 0) {
+		fprintf(stderr, "no `rdma resource show`: cannot count %s's "
+			"resources\n", dev);
+		return false;
+	}
+	for (;;) {
+		*now = rdma_res_counts(dev);
+		if (now->mr == base->mr && now->qp == base->qp &&
+		    now->pd == base->pd)
+			return true;
+		if (now_ms() >= end)
+			return false;
+		poll(NULL, 0, 20);
+	}
 }

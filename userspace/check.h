@@ -50,6 +50,17 @@ static inline long now_ms(void)
 /* Test memory: @len private anonymous bytes (at @addr, MAP_FIXED, if set). */
 void *map_anon(void *addr, size_t len);
 
+/*
+ * Keep the hole at @addr (@len bytes, just unmapped or moved away) a hole:
+ * PROT_NONE, which an ODP MR must refuse as it refuses no mapping. Else a
+ * later mmap() - a new QP's queues, a malloc arena - could land there and
+ * be reached through an MR over the old range. Exits on failure.
+ */
+void hold_hole(void *addr, size_t len);
+
+/* munmap() @len bytes at @addr and hold_hole() them. Exits on failure. */
+void munmap_hole(void *addr, size_t len);
+
 /* A completion status by name; a negative @st means no completion came. */
 const char *wc_status_name(int st);
 
@@ -61,6 +72,21 @@ long proc_field(const char *path, const char *key);
  * resource tracking (`rdma resource show`), or -1 without the tool.
  */
 long rdma_res_count(const char *dev, const char *kind);
+
+/* A device's MR, QP and PD counts (rdma_res_count()), -1 where unknown. */
+struct res_counts {
+	long mr, qp, pd;
+};
+
+struct res_counts rdma_res_counts(const char *dev);
+
+/*
+ * Wait up to @ms for @dev's counts to equal @base, leaving the last read in
+ * *@now. False at once when @base holds a count that could not be read: a
+ * leak check that cannot count must fail.
+ */
+bool rdma_res_counts_back(const char *dev, const struct res_counts *base,
+			  struct res_counts *now, int ms);
 
 /* Port 1's hardware counter @name of @dev (sysfs hw_counters), or -1. */
 long port_counter(const char *dev, const char *name);

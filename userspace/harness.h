@@ -22,4 +22,17 @@
 		.odp = true,					\
 	}
 
+/*
+ * In a fixture's set-up: open @lb on the device @o names, and when @odp,
+ * skip the case, saying why, where the device does not advertise RC ODP
+ * for every IBV_ODP_SUPPORT_* bit of @caps. The QPs are left unconnected.
+ */
+#define LOOPBACK_OPEN_OR_SKIP(lb, o, odp, caps)				\
+	do {								\
+		ASSERT_EQ(0, loopback_open(lb, o));			\
+		if ((odp) && !loopback_has_odp_rc(lb, caps))		\
+			SKIP(return, "%s does not advertise RC ODP for %s", \
+			     (o)->dev, #caps);				\
+	} while (0)
+
 #endif

@@ -37,12 +37,7 @@ static struct ibv_qp *create_rc_qp(struct loopback *lb)
 		.send_cq = lb->cq,
 		.recv_cq = lb->cq,
 		.srq = lb->srq,
-		.cap = {
-			.max_send_wr = 64,
-			.max_recv_wr = 64,
-			.max_send_sge = 1,
-			.max_recv_sge = 1,
-		},
+		.cap = LOOPBACK_QP_CAP,
 		.qp_type = IBV_QPT_RC,
 		.sq_sig_all = 1,
 		.comp_mask = IBV_QP_INIT_ATTR_PD,
@@ -58,7 +53,16 @@ static struct ibv_qp *create_rc_qp(struct loopback *lb)
 
 void loopback_take_opts(int *argc, char ***argv, struct loopback_opts *o)
 {
+	struct ibv_device **list;
 	char **v = *argv;
+
+	/*
+	 * libibverbs loads every provider on its first device list: do it
+	 * once here, before the harness forks a process per case.
+	 */
+	list = ibv_get_device_list(NULL);
+	if (list)
+		ibv_free_device_list(list);
 
 	while (*argc > 2) {
 		if (!strcmp(v[1], "-d") || !strcmp(v[1], "--ib-dev"))

@@ -15,6 +15,12 @@
 /* Exit status a test uses when the device cannot run it (automake's). */
 #define EXIT_SKIP 77
 
+/* The queue sizes of every QP here: 64 WRs each way, one SGE each. */
+#define LOOPBACK_QP_CAP {						\
+	.max_send_wr = 64, .max_recv_wr = 64,				\
+	.max_send_sge = 1, .max_recv_sge = 1,				\
+}
+
 struct loopback {
 	struct ibv_context *ctx;
 	struct ibv_pd *pd;
@@ -43,7 +49,8 @@ struct loopback_opts {
  * Take the leading -d/--ib-dev NAME and -g/--gid-idx N options (named as
  * in rdma-core's examples) off the command line into @o, leaving the
  * program name and the rest, for another parser such as the kselftest
- * harness's.
+ * harness's. Also loads libibverbs' providers, which the harness's
+ * per-case processes then inherit.
  */
 void loopback_take_opts(int *argc, char ***argv, struct loopback_opts *o);
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "check.h"
 #include "mirror.h"
@@ -30,6 +31,7 @@ void mirror_open(struct mirror *m, struct loopback *lb, void *src, void *dst,
 		 size_t len, bool odp)
 {
 	m->lb = lb;
+	m->tmr = NULL;
 	m->src = src;
 	m->smr = mirror_reg(lb, src, len, odp);
 	m->dst = dst;
@@ -40,7 +42,20 @@ void mirror_close(struct mirror *m)
 {
 	loopback_dereg(m->smr);
 	loopback_dereg(m->dmr);
-	m->smr = m->dmr = NULL;
+	loopback_dereg(m->tmr);
+	m->smr = m->dmr = m->tmr = NULL;
+}
+
+unsigned char *mirror_open_target(struct mirror *m, struct loopback *lb,
+				  size_t len, bool odp)
+{
+	unsigned char *tgt = map_anon(NULL, len);
+	struct ibv_mr *tmr = mirror_reg(lb, tgt, len, odp);
+
+	mirror_open(mirror_at(m, tmr), lb, map_anon(NULL, len),
+		    map_anon(NULL, len), len, odp);
+	m->tmr = tmr;
+	return tgt;
 }
 
 int mirror_rdma(struct mirror *m, enum ibv_wr_opcode op, size_t off, size_t len)
@@ -104,4 +119,31 @@ bool mirror_access_error(struct mirror *m, enum ibv_wr_opcode op, size_t off,
 	fprintf(stderr, "%s: %s, want %s\n", what, wc_status_name(st),
 		ibv_wc_status_str(IBV_WC_REM_ACCESS_ERR));
 	return false;
+}
+
+bool mirror_fresh_round_trip(const struct loopback_opts *o, size_t size,
+			     size_t off, size_t len)
+{
+	struct loopback lb;
+	struct mirror m = {};
+	bool ok;
+
+	if (loopback_open(&lb, o))
+		return false;
+	if (loopback_connect(&lb)) {
+		loopback_close(&lb);
+		return false;
+	}
+	mirror_open_target(&m, &lb, size, true);
+	ok = mirror_write_ok(&m, off, len, 77, "fresh target after WRITE") &&
+	     mirror_read_is(&m, off, len, 77, "fresh target: READ back") &&
+	     bytes_check(m.tgt, off, 0, "fresh target before the WRITE") &&
+	     bytes_check(m.tgt + off + len, size - off - len, 0,
+			 "fresh target after the WRITE");
+	mirror_close(&m);
+	loopback_close(&lb);
+	munmap(m.tgt, size);
+	munmap(m.src, size);
+	munmap(m.dst, size);
+	return ok;
 }

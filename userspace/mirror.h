@@ -21,6 +21,8 @@ struct mirror {
 	uint32_t rkey;			/* the MR over tgt the operations use */
 	unsigned char *src, *dst;	/* what WRITE sends, where READ lands */
 	struct ibv_mr *smr, *dmr;
+	struct ibv_mr *tmr;		/* the target's, if mirror_open_target()
+					 * made it */
 };
 
 /*
@@ -36,6 +38,15 @@ struct ibv_mr *mirror_reg(struct loopback *lb, void *buf, size_t len, bool odp);
 void mirror_open(struct mirror *m, struct loopback *lb, void *src, void *dst,
 		 size_t len, bool odp);
 void mirror_close(struct mirror *m);
+
+/*
+ * mirror_open() over fresh buffers of @len bytes, and a fresh target of
+ * @len bytes under an MR of its own (m->tmr, ODP when @odp) that @m aims
+ * at. Returns the target. mirror_close() deregisters its MR too; unmapping
+ * the three is the caller's.
+ */
+unsigned char *mirror_open_target(struct mirror *m, struct loopback *lb,
+				  size_t len, bool odp);
 
 /* Aim @m's operations at the target memory of @mr, through @mr. */
 static inline struct mirror *mirror_at(struct mirror *m, struct ibv_mr *mr)
@@ -68,5 +79,14 @@ bool mirror_read_zero(struct mirror *m, size_t off, size_t len,
 /* @op on [off, off + len) must complete with a remote access error. */
 bool mirror_access_error(struct mirror *m, enum ibv_wr_opcode op, size_t off,
 			 size_t len, const char *what);
+
+/*
+ * Whether the device of @o still moves data: on a fresh loopback pair, a
+ * fresh @size-byte ODP target takes a WRITE of @len bytes at @off, returns
+ * it to a READ, and keeps zeros around it. For after something that could
+ * have broken the device.
+ */
+bool mirror_fresh_round_trip(const struct loopback_opts *o, size_t size,
+			     size_t off, size_t len);
 
 #endif

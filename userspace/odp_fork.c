@@ -2,7 +2,7 @@
 /*
  * odp_fork: fork() with an ODP MR is plain copy-on-write.
  *
- *   odp_fork [-d dev] [-g gid_index] [-p] [-r rounds]
+ *   odp_fork [-d ib_dev] [-g gid_idx] [kselftest harness options]
  *
  * The parent registers a MAP_PRIVATE anonymous buffer as an ODP MR, makes
  * the device map all of it (RDMA WRITE and READ), and forks. The child
@@ -17,8 +17,15 @@
  *     from before the fork everywhere else: never the remote data.
  *
  * A device that kept using the pages mapped before the fork would write
- * into pages the child still owns. Rounds rotate the order: the child
- * writes first, the remote WRITE comes first, or both run at once.
+ * into pages the child still owns.
+ *
+ * Cases fork.{pinned,odp}.{child_first,remote_first,concurrent}: the child
+ * writes first, the remote WRITE comes first, or both run at once. Each
+ * case forks three times over the same MRs (the later forks find the
+ * device mapping the pages an earlier one left behind), the remote WRITE
+ * going in one message, then page by page from the end, then in one
+ * message again (remote_first the other way round). A case fails if any
+ * of its checks (printed as "# ok ..." or "# FAIL ...") failed.
  *
  * No ibv_fork_init() and no MADV_DONTFORK: rdma-core's fork support exists
  * for kernels where a pinned page stays with whichever process writes it
@@ -28,11 +35,12 @@
  * fork support as unneeded; the child uses no verbs object (rxe's queues
  * are shared mappings of kernel memory, untouched by copy-on-write).
  *
- * -p registers pinned memory instead: the kernel copies the pinned pages
- * for the child at fork, so this passes there too, but the test is about
- * ODP and may fail pinned on kernels without that copy. Exit 0 when every
- * round passed, 77 when the device does not advertise RC ODP for WRITE and
- * READ, 1 otherwise.
+ * The pinned variant relies on that copy at fork: the parent keeps its
+ * pinned pages, never shared with the child, and the device writes into
+ * them. Its cases skip where rdma-core says the kernel makes no such copy
+ * (fork support "disabled" rather than "unneeded"), the ODP ones where
+ * the device does not advertise RC ODP for WRITE and READ, and all of
+ * them where rdma-core's fork support is enabled (RDMAV_FORK_SAFE).
  */
 #include <errno.h>
 #include <poll.h>
@@ -41,16 +49,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "kselftest_harness.h"
+
+#include "harness.h"
+
 #include "check.h"
 #include "loopback.h"
+#include "mirror.h"
 
 #define NPAGES		24
-#define PIPE_MS		30000	/* how long either side waits for the other */
+#define ROUNDS		3	/* per case: forks over the same MRs */
+#define WAIT_MS		30000	/* how long either side waits for the other */
 
-enum order { CHILD_FIRST, REMOTE_FIRST, CONCURRENT };
+enum order { CHILD_FIRST, REMOTE_FIRST, CONCURRENT, NORDERS };
 
 static const char *const order_name[] = {
 	[CHILD_FIRST] = "child writes first",
@@ -71,40 +86,35 @@ struct seeds {
 struct forker {
 	struct loopback lb;
 	size_t page, size;
-	unsigned char *tgt;	/* the buffer under test, the WRITE's target */
-	unsigned char *src;	/* what the WRITE sends */
-	unsigned char *dst;	/* where READ puts the target's bytes */
-	struct ibv_mr *tmr, *smr, *dmr;
+	struct ibv_mr *tmr;	/* over m.tgt, the buffer under test */
+	struct mirror m;	/* what the WRITE sends, where READ lands */
 };
+
+static struct loopback_opts opts = { .dev = "rxe0", .gid_index = 1 };
 
 static enum page_class page_class(size_t i)
 {
 	return (enum page_class)(i % 3);
 }
 
-static struct ibv_mr *reg(struct forker *f, void *buf, bool odp)
+/* The CPU writes pattern @seed into the target's pages of class @c. */
+static void cpu_write(struct forker *f, enum page_class c, unsigned int seed)
 {
-	int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
-		     IBV_ACCESS_REMOTE_READ;
-	struct ibv_mr *mr;
+	size_t i;
 
-	if (odp)
-		access |= IBV_ACCESS_ON_DEMAND;
-	mr = ibv_reg_mr(f->lb.pd, buf, f->size, access);
-	if (!mr) {
-		perror("ibv_reg_mr");
-		exit(1);
-	}
-	return mr;
+	for (i = 0; i < NPAGES; i++)
+		if (page_class(i) == c)
+			pattern_fill_at(f->m.tgt + i * f->page, f->page, seed,
+					i * f->page);
 }
 
-/* --- the pipes between parent and child --- */
+/* --- the socket between parent and child --- */
 
 static bool send_byte(int fd, char c)
 {
 	if (write(fd, &c, 1) == 1)
 		return true;
-	perror("pipe write");
+	perror("write to the other side");
 	return false;
 }
 
@@ -114,25 +124,15 @@ static char recv_byte(int fd)
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	char c;
 
-	if (poll(&pfd, 1, PIPE_MS) != 1) {
-		fprintf(stderr, "pid %d: nothing on the pipe within %d ms\n",
-			(int)getpid(), PIPE_MS);
+	if (poll(&pfd, 1, WAIT_MS) != 1) {
+		fprintf(stderr, "pid %d: nothing from the other side within %d ms\n",
+			(int)getpid(), WAIT_MS);
 		return 0;
 	}
 	return read(fd, &c, 1) == 1 ? c : 0;
 }
 
 /* --- the child --- */
-
-static void child_write(struct forker *f, const struct seeds *s)
-{
-	size_t i;
-
-	for (i = 0; i < NPAGES; i++)
-		if (page_class(i) == CHILD_WRITES)
-			pattern_fill_at(f->tgt + i * f->page, f->page, s->child,
-					i * f->page);
-}
 
 static bool child_check(struct forker *f, const struct seeds *s)
 {
@@ -144,7 +144,7 @@ static bool child_check(struct forker *f, const struct seeds *s)
 		unsigned int want = page_class(i) == CHILD_WRITES ? s->child : s->before;
 
 		snprintf(what, sizeof(what), "child: page %zu", i);
-		ok &= pattern_check_at(f->tgt + i * f->page, f->page, want,
+		ok &= pattern_check_at(f->m.tgt + i * f->page, f->page, want,
 				       i * f->page, what);
 	}
 	return ok;
@@ -152,109 +152,71 @@ static bool child_check(struct forker *f, const struct seeds *s)
 
 /*
  * 'G' from the parent: write. 'W' back: written. 'D' from the parent:
- * the remote WRITE is over, check. 'O' or 'F' back: the verdict.
+ * the remote WRITE is over, check. 'O' or 'F' back: the verdict. The
+ * child never returns into the harness: its verdict is its exit status.
  */
 static void __attribute__((noreturn))
-child_main(struct forker *f, const struct seeds *s, int in, int out)
+child_main(struct forker *f, const struct seeds *s, int fd)
 {
 	bool ok;
 
-	alarm(2 * PIPE_MS / 1000);
-	if (recv_byte(in) != 'G')
+	alarm(2 * WAIT_MS / 1000);
+	if (recv_byte(fd) != 'G')
 		_exit(1);
-	child_write(f, s);
-	if (!send_byte(out, 'W') || recv_byte(in) != 'D')
+	cpu_write(f, CHILD_WRITES, s->child);
+	if (!send_byte(fd, 'W') || recv_byte(fd) != 'D')
 		_exit(1);
 	ok = child_check(f, s);
-	send_byte(out, ok ? 'O' : 'F');
+	send_byte(fd, ok ? 'O' : 'F');
 	_exit(ok ? 0 : 1);
 }
 
 /* --- the parent --- */
 
-static bool rdma(struct forker *f, enum ibv_wr_opcode op, size_t off, size_t len)
-{
-	bool wr = op == IBV_WR_RDMA_WRITE;
-	int st;
-
-	st = loopback_rdma(&f->lb, op, (wr ? f->src : f->dst) + off,
-			   wr ? f->smr->lkey : f->dmr->lkey, f->tgt + off,
-			   f->tmr->rkey, len);
-	if (st == IBV_WC_SUCCESS)
-		return true;
-	fprintf(stderr, "parent: RDMA %s at +%zu: %s\n", wr ? "WRITE" : "READ",
-		off, st < 0 ? "no completion" : ibv_wc_status_str(st));
-	if (loopback_reconnect(&f->lb)) {
-		fprintf(stderr, "cannot reconnect the QPs after an error\n");
-		exit(1);
-	}
-	return false;
-}
-
 /* The target holds @seed for the CPU and for an RDMA READ. */
 static bool parent_sees(struct forker *f, unsigned int seed, const char *what)
 {
-	memset(f->dst, 0xee, f->size);
-	return pattern_check(f->tgt, f->size, seed, what) &&
-	       rdma(f, IBV_WR_RDMA_READ, 0, f->size) &&
-	       pattern_check(f->dst, f->size, seed, what);
-}
-
-/* Before fork: the whole target written and read through the device. */
-static bool prime(struct forker *f, unsigned int seed)
-{
-	pattern_fill(f->src, f->size, seed);
-	return rdma(f, IBV_WR_RDMA_WRITE, 0, f->size) &&
-	       parent_sees(f, seed, "parent: before fork");
-}
-
-static void parent_cpu_write(struct forker *f, const struct seeds *s)
-{
-	size_t i;
-
-	for (i = 0; i < NPAGES; i++)
-		if (page_class(i) == PARENT_WRITES)
-			pattern_fill_at(f->tgt + i * f->page, f->page, s->parent,
-					i * f->page);
+	return pattern_check(f->m.tgt, f->size, seed, what) &&
+	       mirror_read_is(&f->m, 0, f->size, seed, what);
 }
 
 /*
- * The remote WRITE of the whole target: in one message on even rounds,
- * page by page from the end on odd ones. The source is written by the CPU
- * after the fork, so it is copied on write as well.
+ * The remote WRITE of the whole target, in one message or page by page
+ * from the end. The source is written by the CPU after the fork, so it is
+ * copied on write as well.
  */
-static bool remote_write(struct forker *f, const struct seeds *s, int round)
+static bool remote_write(struct forker *f, unsigned int seed, bool by_page)
 {
 	size_t i;
 
-	pattern_fill(f->src, f->size, s->remote);
-	if (round % 2 == 0)
-		return rdma(f, IBV_WR_RDMA_WRITE, 0, f->size);
+	if (!by_page)
+		return mirror_write_ok(&f->m, 0, f->size, seed, "parent: remote WRITE");
 	for (i = NPAGES; i-- > 0;)
-		if (!rdma(f, IBV_WR_RDMA_WRITE, i * f->page, f->page))
+		if (!mirror_write_ok(&f->m, i * f->page, f->page, seed,
+				     "parent: remote WRITE of a page"))
 			return false;
 	return true;
 }
 
 /* The parent's side of one round, in @order; see child_main(). */
-static bool parent_round(struct forker *f, const struct seeds *s, int round,
-			 enum order order, int in, int out)
+static bool parent_round(struct forker *f, const struct seeds *s,
+			 enum order order, bool by_page, int fd)
 {
 	bool ok = true;
 
-	if (order != REMOTE_FIRST && !send_byte(out, 'G'))
+	if (order != REMOTE_FIRST && !send_byte(fd, 'G'))
 		return false;
-	if (order == CHILD_FIRST && recv_byte(in) != 'W')
+	if (order == CHILD_FIRST && recv_byte(fd) != 'W')
 		return false;
-	parent_cpu_write(f, s);
-	ok = remote_write(f, s, round);
-	if (order == REMOTE_FIRST && !send_byte(out, 'G'))
+	cpu_write(f, PARENT_WRITES, s->parent);
+	ok = remote_write(f, s->remote, by_page);
+	if (order == REMOTE_FIRST && !send_byte(fd, 'G'))
 		return false;
-	if (order != CHILD_FIRST && recv_byte(in) != 'W')
+	if (order != CHILD_FIRST && recv_byte(fd) != 'W')
 		return false;
-	if (!send_byte(out, 'D'))
+	if (!send_byte(fd, 'D'))
 		return false;
-	if (recv_byte(in) != 'O')
+	if (recv_byte(fd) != 'O')
 		ok = false;
 	/* The child's writes, whenever they came, stayed in the child. */
 	return parent_sees(f, s->remote, "parent: after the round") && ok;
@@ -277,56 +239,44 @@ static bool reap(pid_t pid)
 	return false;
 }
 
-static bool one_round(struct forker *f, int round)
+/*
+ * Round @k in @order, numbered as when one program ran the orders in
+ * turn, so that every round of every case has seeds of its own.
+ */
+static void one_round(struct __test_metadata *_metadata, struct forker *f,
+		      enum order order, int k)
 {
-	enum order order = (enum order)(round % 3);
+	int round = order + k * NORDERS;
+	bool by_page = round % 2, ok;
 	struct seeds s = {
 		.before = 100 + 10 * round, .child = 101 + 10 * round,
 		.parent = 102 + 10 * round, .remote = 103 + 10 * round,
 	};
-	int to_child[2], to_parent[2];
-	bool ok;
+	int sv[2];
 	pid_t pid;
 
-	if (!prime(f, s.before)) {
+	ok = mirror_write_ok(&f->m, 0, f->size, s.before, "parent: before fork") &&
+	     mirror_read_is(&f->m, 0, f->size, s.before, "parent: before fork");
+	if (!ok) {
 		expect(false, "round %d: the target primed before the fork", round);
-		return false;
+		return;
 	}
-	if (pipe(to_child) || pipe(to_parent)) {
-		perror("pipe");
-		exit(1);
-	}
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
 	fflush(NULL);
 	pid = fork();
-	if (pid < 0) {
-		perror("fork");
-		exit(1);
-	}
+	ASSERT_LE(0, pid) TH_LOG("fork: %s", strerror(errno));
 	if (pid == 0) {
-		close(to_child[1]);
-		close(to_parent[0]);
-		child_main(f, &s, to_child[0], to_parent[1]);
+		close(sv[0]);
+		child_main(f, &s, sv[1]);
 	}
-	close(to_child[0]);
-	close(to_parent[1]);
-	ok = parent_round(f, &s, round, order, to_parent[0], to_child[1]);
+	close(sv[1]);
+	ok = parent_round(f, &s, order, by_page, sv[0]);
 	/* On a failure the child sees end of file and gives up. */
-	close(to_child[1]);
-	close(to_parent[0]);
+	close(sv[0]);
 	ok &= reap(pid);
-	expect(ok, "round %d (%s): the parent sees the remote WRITE, "
-	       "the child only its own data", round, order_name[order]);
-	return ok;
-}
-
-static void usage(const char *prog)
-{
-	fprintf(stderr,
-		"usage: %s [-d dev] [-g gid_index] [-p] [-r rounds]\n"
-		"  -p  pinned MRs instead of ODP (the test is about ODP; pinned it\n"
-		"      passes only where the kernel copies pinned pages at fork)\n"
-		"  -r  rounds, default 9 (the three orders in turn)\n", prog);
-	exit(2);
+	expect(ok, "round %d (%s, remote WRITE %s): the parent sees the remote "
+	       "WRITE, the child only its own data", round, order_name[order],
+	       by_page ? "page by page" : "in one message");
 }
 
 static const char *fork_status(enum ibv_fork_status st)
@@ -339,62 +289,79 @@ static const char *fork_status(enum ibv_fork_status st)
 	return "unknown";
 }
 
-int main(int argc, char **argv)
-{
-	struct loopback_opts o = { .dev = "rxe0", .gid_index = 1 };
-	struct forker f = { 0 };
-	enum ibv_fork_status fst;
-	int rounds = 9, round, failed = 0, c;
-	bool odp = true;
+FIXTURE(fork) {
+	struct forker f;
+};
 
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt(argc, argv, "d:g:pr:")) != -1) {
-		switch (c) {
-		case 'd': o.dev = optarg; break;
-		case 'g': o.gid_index = atoi(optarg); break;
-		case 'p': odp = false; break;
-		case 'r': rounds = atoi(optarg); break;
-		default: usage(argv[0]);
-		}
-	}
-	if (rounds < 1)
-		usage(argv[0]);
-	if (loopback_open(&f.lb, &o))
-		return 1;
-	if (odp && !loopback_has_odp_rc(&f.lb, IBV_ODP_SUPPORT_WRITE |
-					IBV_ODP_SUPPORT_READ)) {
-		printf("%s does not advertise RC ODP for RDMA WRITE and READ\n", o.dev);
-		return EXIT_SKIP;
-	}
+PINNED_AND_ODP_VARIANTS(fork);
+
+FIXTURE_SETUP(fork)
+{
+	struct forker *f = &self->f;
+	enum ibv_fork_status fst;
+	unsigned char *tgt;
+
+	LOOPBACK_OPEN_OR_SKIP(&f->lb, &opts, variant->odp,
+			      IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ);
 	fst = ibv_is_fork_initialized();
-	printf("rdma-core fork support: %s\n", fork_status(fst));
-	if (fst == IBV_FORK_ENABLED) {
-		/* RDMAV_FORK_SAFE: registered memory would be MADV_DONTFORK. */
-		printf("rdma-core fork support is enabled (RDMAV_FORK_SAFE?): "
-		       "registered memory would not reach the child\n");
-		return EXIT_SKIP;
-	}
-	if (loopback_connect(&f.lb))
-		return 1;
-	f.page = sysconf(_SC_PAGESIZE);
-	f.size = NPAGES * f.page;
-	f.tgt = map_anon(NULL, f.size);
-	f.src = map_anon(NULL, f.size);
-	f.dst = map_anon(NULL, f.size);
-	f.tmr = reg(&f, f.tgt, odp);
-	f.smr = reg(&f, f.src, odp);
-	f.dmr = reg(&f, f.dst, odp);
+	/* RDMAV_FORK_SAFE: registered memory would be MADV_DONTFORK. */
+	if (fst == IBV_FORK_ENABLED)
+		SKIP(return, "rdma-core fork support is enabled (RDMAV_FORK_SAFE?): "
+		     "registered memory would not reach the child");
+	if (!variant->odp && fst != IBV_FORK_UNNEEDED)
+		SKIP(return, "rdma-core fork support is %s: the kernel does not "
+		     "copy pinned pages for the child at fork", fork_status(fst));
+	ASSERT_EQ(0, loopback_connect(&f->lb));
+	f->page = sysconf(_SC_PAGESIZE);
+	f->size = NPAGES * f->page;
+	tgt = map_anon(NULL, f->size);
+	f->tmr = mirror_reg(&f->lb, tgt, f->size, variant->odp);
+	mirror_open(&f->m, &f->lb, map_anon(NULL, f->size),
+		    map_anon(NULL, f->size), f->size, variant->odp);
+	mirror_at(&f->m, f->tmr);
 	/* A child that outlives a failed round must not kill the parent. */
 	signal(SIGPIPE, SIG_IGN);
+}
 
-	for (round = 0; round < rounds; round++)
-		failed += !one_round(&f, round);
+FIXTURE_TEARDOWN(fork)
+{
+	struct forker *f = &self->f;
 
-	ibv_dereg_mr(f.tmr);
-	ibv_dereg_mr(f.smr);
-	ibv_dereg_mr(f.dmr);
-	loopback_close(&f.lb);
-	printf("%s: %d of %d rounds failed, %d checks failed\n",
-	       odp ? "odp" : "pinned", failed, rounds, expect_failures());
-	return failed || expect_failures() ? 1 : 0;
+	loopback_dereg(f->tmr);
+	mirror_close(&f->m);
+	loopback_close(&f->lb);
+	munmap(f->m.tgt, f->size);
+	munmap(f->m.src, f->size);
+	munmap(f->m.dst, f->size);
+}
+
+static void fork_rounds(struct __test_metadata *_metadata, struct forker *f,
+			enum order order)
+{
+	int k;
+
+	for (k = 0; k < ROUNDS; k++)
+		one_round(_metadata, f, order, k);
+	EXPECT_EQ(0, expect_failures());
+}
+
+TEST_F_TIMEOUT(fork, child_first, 300)
+{
+	fork_rounds(_metadata, &self->f, CHILD_FIRST);
+}
+
+TEST_F_TIMEOUT(fork, remote_first, 300)
+{
+	fork_rounds(_metadata, &self->f, REMOTE_FIRST);
+}
+
+TEST_F_TIMEOUT(fork, concurrent, 300)
+{
+	fork_rounds(_metadata, &self->f, CONCURRENT);
+}
+
+int main(int argc, char **argv)
+{
+	loopback_take_opts(&argc, &argv, &opts);
+	return test_harness_run(argc, argv);
 }

@@ -41,6 +41,8 @@
 
 #include "kselftest_harness.h"
 
+#include "harness.h"
+
 #include "check.h"
 #include "loopback.h"
 #include "mirror.h"
@@ -220,10 +222,7 @@ static void unmapped_huge_page(struct huge *h)
 	     mirror_read_is(via(h, h->hmr), 0, SIZE, 70, "prime: READ hugetlb MR") &&
 	     mirror_read_is(via(h, h->pmr), 0, SIZE, 70, "prime: READ plain MR");
 	expect(ok, "munmap: both MRs map every huge page before the munmap");
-	if (munmap(hole, HUGE)) {
-		perror("munmap");
-		exit(1);
-	}
+	munmap_hole(hole, HUGE);
 	expect(hole_refused(h, h->hmr),
 	       "munmap: WRITE/READ of the unmapped huge page through the hugetlb "
 	       "MR: IBV_WC_REM_ACCESS_ERR");
@@ -273,11 +272,8 @@ FIXTURE_SETUP(hugetlb)
 {
 	struct huge *h = &self->h;
 
-	ASSERT_EQ(0, loopback_open(&h->lb, &opts));
-	if (!loopback_has_odp_rc(&h->lb, IBV_ODP_SUPPORT_WRITE |
-				 IBV_ODP_SUPPORT_READ))
-		SKIP(return, "%s does not advertise RC ODP for RDMA WRITE and "
-		     "READ", opts.dev);
+	LOOPBACK_OPEN_OR_SKIP(&h->lb, &opts, true,
+			      IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ);
 	self->free0 = proc_field("/proc/meminfo", "HugePages_Free");
 	h->tgt = map_huge(NULL, SIZE);
 	if (!h->tgt)

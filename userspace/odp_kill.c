@@ -2,33 +2,38 @@
 /*
  * odp_kill: a process with ODP MRs killed in the middle of RDMA traffic.
  *
- *   odp_kill [-d dev] [-g gid_index] [-r repeats]
+ *   odp_kill [-d ib_dev] [-g gid_idx] [kselftest harness options]
  *
- * Each round forks a child that opens the device, connects its own
+ * Each case forks a child that opens the device, connects its own
  * loopback QPs, registers a never-touched 64 MiB ODP MR as the target and
  * a 1 MiB ODP MR as its local buffer, and keeps a window of 1 MiB RDMA
  * WRITEs and/or READs in flight over the target. It tells the parent
- * through a pipe when it reaches the round's moment; the parent waits the
- * round's delay and SIGKILLs it:
+ * through a pipe when it reaches the case's moment; the parent waits the
+ * case's delay and SIGKILLs it. The moments, variants of the fixture:
  *
- *   - right after ibv_reg_mr of the target, before any traffic;
- *   - right after posting WRITEs (or READs) into the never-touched target,
- *     while the device is faulting its first pages;
- *   - after 0.1 s or 0.5 s of traffic, some rounds with the child dropping
- *     the target's pages (MADV_DONTNEED) every pass so that faults and
- *     invalidations keep running when the kill comes.
+ *   after_reg          right after ibv_reg_mr of the target, before any
+ *                      traffic
+ *   write_faults       right after posting WRITEs into the never-touched
+ *                      target, while the device faults its first pages
+ *   read_faults        the same with READs
+ *   traffic            after 0.5 s of WRITE/READ traffic
+ *   writes_dontneed    after 0.5 s of WRITEs, the child dropping the
+ *                      target's pages (MADV_DONTNEED) every pass so that
+ *                      faults and invalidations keep running at the kill
+ *   traffic_dontneed   0.1 s into WRITE/READ traffic, the pages dropped
+ *                      the same way
  *
- * The child must die of the SIGKILL (not of an error completion, nor of
- * its own time limit), and once it is reaped the device's MR, QP and PD
- * counts (`rdma resource show`) must be back where they were. After all
- * rounds the parent runs a fresh ODP WRITE/READ on the device and checks
- * every byte. Kernel splats and leaks are for the harness to see (it scans
- * the console and runs kmemleak in the debug flavor): this program's job
- * is to take the kernel through those paths and show the device works
- * afterwards.
- *
- * Exit 0 when every check passed, 77 when the device does not advertise
- * RC ODP for WRITE and READ, 1 otherwise.
+ * Case kill.<moment>.recovers: the child must die of the SIGKILL (not of
+ * an error completion, nor of its own time limit), and once it is reaped
+ * the device's MR, QP and PD counts (`rdma resource show`) must be back
+ * where they were (a count that cannot be read fails). Then the parent
+ * runs a fresh ODP WRITE/READ on the device and checks every byte. A case
+ * fails if any of its checks (printed as "# ok ..." or "# FAIL ...")
+ * failed. Kernel splats and leaks are for the suite to see (it scans the
+ * console and runs kmemleak in the debug flavor): this program's job is
+ * to take the kernel through those paths and show the device works
+ * afterwards. The cases skip where the device does not advertise RC ODP
+ * for WRITE and READ.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -45,8 +50,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kselftest_harness.h"
+
 #include "check.h"
 #include "loopback.h"
+#include "mirror.h"
 
 #define TARGET		(64ul << 20)	/* the child's ODP target */
 #define CHUNK		(1ul << 20)	/* one WRITE or READ */
@@ -61,7 +69,8 @@
 enum moment { AFTER_REG, IN_FLIGHT, TRAFFIC };
 enum mix { WRITES, READS, BOTH };
 
-struct round {
+/* When and how the child is killed: a variant of the fixture. */
+FIXTURE_VARIANT(kill) {
 	const char *name;
 	enum moment when;	/* when the child signals the parent */
 	enum mix mix;
@@ -69,24 +78,9 @@ struct round {
 	bool dontneed;		/* drop the target's pages every pass */
 };
 
-static const struct round rounds[] = {
-	{ "right after ibv_reg_mr of the target", AFTER_REG, BOTH, 0, false },
-	{ "with WRITEs faulting into the never-touched target", IN_FLIGHT,
-	  WRITES, 0, false },
-	{ "with READs faulting the never-touched target", IN_FLIGHT, READS, 2, false },
-	{ "after 0.5 s of WRITE/READ traffic", TRAFFIC, BOTH, 500, false },
-	{ "after 0.5 s of WRITEs while the target's pages are dropped", TRAFFIC,
-	  WRITES, 500, true },
-	{ "0.1 s into WRITE/READ traffic with the pages dropped", TRAFFIC, BOTH,
-	  100, true },
-};
-
-#define NROUNDS	(sizeof(rounds) / sizeof(rounds[0]))
-
 /* What the child tells the parent besides the pipe: shared memory. */
 struct progress {
 	atomic_long posted, done;
-	atomic_int bad_status;		/* an error completion's status, or -1 */
 	char why[128];			/* why the child gave up */
 };
 
@@ -98,26 +92,6 @@ static void sleep_ms(int ms)
 
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
-}
-
-struct counts {
-	long mr, qp, pd;
-};
-
-static struct counts res_counts(void)
-{
-	struct counts c = {
-		.mr = rdma_res_count(opts.dev, "mr"),
-		.qp = rdma_res_count(opts.dev, "qp"),
-		.pd = rdma_res_count(opts.dev, "pd"),
-	};
-
-	return c;
-}
-
-static bool counts_equal(const struct counts *a, const struct counts *b)
-{
-	return a->mr == b->mr && a->qp == b->qp && a->pd == b->pd;
 }
 
 /* --- the child --- */
@@ -141,24 +115,24 @@ static void child_signal(int out)
 		_exit(4);
 }
 
-static enum ibv_wr_opcode child_op(const struct round *r, long n)
+static enum ibv_wr_opcode child_op(const FIXTURE_VARIANT(kill) *v, long n)
 {
-	if (r->mix == WRITES)
+	if (v->mix == WRITES)
 		return IBV_WR_RDMA_WRITE;
-	if (r->mix == READS)
+	if (v->mix == READS)
 		return IBV_WR_RDMA_READ;
 	return n % 2 ? IBV_WR_RDMA_READ : IBV_WR_RDMA_WRITE;
 }
 
 /* Request @n: 1 MiB at the next MiB of the target, round and round. */
-static void child_post(struct loopback *lb, const struct round *r, long n,
-		       unsigned char *buf, struct ibv_mr *bmr,
+static void child_post(struct loopback *lb, const FIXTURE_VARIANT(kill) *v,
+		       long n, unsigned char *buf, struct ibv_mr *bmr,
 		       unsigned char *tgt, struct ibv_mr *tmr, struct progress *pr)
 {
 	struct ibv_sge sge = { .addr = (uintptr_t)buf, .length = CHUNK,
 			       .lkey = bmr->lkey };
 	struct ibv_send_wr wr = {
-		.wr_id = n, .sg_list = &sge, .num_sge = 1, .opcode = child_op(r, n),
+		.wr_id = n, .sg_list = &sge, .num_sge = 1, .opcode = child_op(v, n),
 		.wr.rdma = {
 			.remote_addr = (uintptr_t)(tgt + n % (TARGET / CHUNK) * CHUNK),
 			.rkey = tmr->rkey,
@@ -169,38 +143,36 @@ static void child_post(struct loopback *lb, const struct round *r, long n,
 		child_fail(pr, "ibv_post_send: %s", strerror(errno));
 }
 
-/* Keep WINDOW requests in flight until killed; see struct round. */
+/* Keep WINDOW requests in flight until killed; see FIXTURE_VARIANT(kill). */
 static void __attribute__((noreturn))
-child_stream(struct loopback *lb, const struct round *r, int out,
+child_stream(struct loopback *lb, const FIXTURE_VARIANT(kill) *v, int out,
 	     unsigned char *buf, struct ibv_mr *bmr, unsigned char *tgt,
 	     struct ibv_mr *tmr, struct progress *pr)
 {
 	long posted = 0, done = 0;
-	bool told = r->when == AFTER_REG;
+	bool told = v->when == AFTER_REG;
 	struct ibv_wc wc[16];
 	int n, i;
 
 	for (;;) {
 		for (; posted - done < WINDOW; posted++) {
-			if (r->dontneed && posted && posted % (TARGET / CHUNK) == 0)
+			if (v->dontneed && posted && posted % (TARGET / CHUNK) == 0)
 				madvise(tgt, TARGET, MADV_DONTNEED);
-			child_post(lb, r, posted, buf, bmr, tgt, tmr, pr);
+			child_post(lb, v, posted, buf, bmr, tgt, tmr, pr);
 		}
 		atomic_store(&pr->posted, posted);
-		if (!told && r->when == IN_FLIGHT) {
+		if (!told && v->when == IN_FLIGHT) {
 			child_signal(out);
 			told = true;
 		}
 		n = ibv_poll_cq(lb->cq, 16, wc);
 		if (n < 0)
 			child_fail(pr, "ibv_poll_cq: %d", n);
-		for (i = 0; i < n; i++) {
-			if (wc[i].status == IBV_WC_SUCCESS)
-				continue;
-			atomic_store(&pr->bad_status, wc[i].status);
-			child_fail(pr, "request %llu: %s", (unsigned long long)wc[i].wr_id,
-				   ibv_wc_status_str(wc[i].status));
-		}
+		for (i = 0; i < n; i++)
+			if (wc[i].status != IBV_WC_SUCCESS)
+				child_fail(pr, "request %llu: %s",
+					   (unsigned long long)wc[i].wr_id,
+					   ibv_wc_status_str(wc[i].status));
 		done += n;
 		atomic_store(&pr->done, done);
 		if (!told && done > 0) {
@@ -212,8 +184,9 @@ child_stream(struct loopback *lb, const struct round *r, int out,
 	}
 }
 
+/* The child never returns into the harness: the parent judges its end. */
 static void __attribute__((noreturn))
-child_main(const struct round *r, int out, struct progress *pr)
+child_main(const FIXTURE_VARIANT(kill) *v, int out, struct progress *pr)
 {
 	struct ibv_mr *bmr, *tmr;
 	unsigned char *buf, *tgt;
@@ -234,9 +207,9 @@ child_main(const struct round *r, int out, struct progress *pr)
 	tmr = bmr ? ibv_reg_mr(lb.pd, tgt, TARGET, ODP_RW) : NULL;
 	if (!tmr)
 		child_fail(pr, "ibv_reg_mr: %s", strerror(errno));
-	if (r->when == AFTER_REG)
+	if (v->when == AFTER_REG)
 		child_signal(out);
-	child_stream(&lb, r, out, buf, bmr, tgt, tmr, pr);
+	child_stream(&lb, v, out, buf, bmr, tgt, tmr, pr);
 }
 
 /* --- the parent --- */
@@ -275,171 +248,125 @@ static bool reaped_by_kill(pid_t pid, const struct progress *pr, char *how,
 	return false;
 }
 
-/* The device's resource counts return to @base within RES_MS. */
-static bool counts_back(const struct counts *base, struct counts *now)
+/* Fork the child, kill it at moment @v, reap it and count what it left. */
+static void kill_child(struct __test_metadata *_metadata,
+		       const FIXTURE_VARIANT(kill) *v, struct progress *pr,
+		       const struct res_counts *base)
 {
-	long end = now_ms() + RES_MS;
-
-	do {
-		*now = res_counts();
-		if (counts_equal(now, base))
-			return true;
-		sleep_ms(20);
-	} while (now_ms() < end);
-	return false;
-}
-
-static void one_round(const struct round *r, int k, struct progress *pr,
-		      const struct counts *base)
-{
-	int fds[2];
+	struct res_counts now = { -1, -1, -1 };
 	long t0, posted, done;
-	struct counts now = { -1, -1, -1 };
 	char how[192];
 	bool killed, back;
+	int fds[2];
 	pid_t pid;
 	char c;
 
 	memset(pr, 0, sizeof(*pr));
-	atomic_store(&pr->bad_status, -1);
-	if (pipe(fds)) {
-		perror("pipe");
-		exit(1);
-	}
+	ASSERT_EQ(0, pipe(fds));
 	fflush(NULL);
 	pid = fork();
-	if (pid < 0) {
-		perror("fork");
-		exit(1);
-	}
+	ASSERT_LE(0, pid) TH_LOG("fork: %s", strerror(errno));
 	if (pid == 0) {
 		close(fds[0]);
-		child_main(r, fds[1], pr);
+		child_main(v, fds[1], pr);
 	}
 	close(fds[1]);
 	t0 = now_ms();
 	c = wait_for_child(fds[0]);
-	if (r->delay_ms)
-		sleep_ms(r->delay_ms);
+	if (v->delay_ms)
+		sleep_ms(v->delay_ms);
 	posted = atomic_load(&pr->posted);
 	done = atomic_load(&pr->done);
 	kill(pid, SIGKILL);
 	killed = reaped_by_kill(pid, pr, how, sizeof(how));
 	close(fds[0]);
-	expect(c == 'R' && killed, "round %d: SIGKILL %s: child %s %ld ms after "
-	       "fork, %ld requests posted, %ld completed", k, r->name, how,
+	expect(c == 'R' && killed, "SIGKILL %s: child %s %ld ms after fork, "
+	       "%ld requests posted, %ld completed", v->name, how,
 	       now_ms() - t0, posted, done);
-	if (r->when == TRAFFIC)
-		expect(done > 0, "round %d: traffic ran before the kill (%ld "
-		       "requests of 1 MiB completed)", k, done);
-	/* A count that cannot be read (no `rdma resource show`) fails. */
-	back = base->mr >= 0 && counts_back(base, &now);
-	expect(back, "round %d: %s's MR, QP and PD counts "
-	       "back at %ld, %ld, %ld after the child (now %ld, %ld, %ld)", k,
-	       opts.dev, base->mr, base->qp, base->pd, now.mr, now.qp, now.pd);
+	if (v->when == TRAFFIC)
+		expect(done > 0, "traffic ran before the kill (%ld requests of "
+		       "1 MiB completed)", done);
+	back = rdma_res_counts_back(opts.dev, base, &now, RES_MS);
+	expect(back, "%s's MR, QP and PD counts back at "
+	       "%ld, %ld, %ld after the child (now %ld, %ld, %ld)", opts.dev,
+	       base->mr, base->qp, base->pd, now.mr, now.qp, now.pd);
 }
 
-/* A fresh ODP WRITE and READ in this process, every byte checked. */
-static void device_still_works(void)
+#define FRESH_LEN	(4 * CHUNK)
+#define FRESH_OFF	(CHUNK + 123)
+
+FIXTURE(kill) {
+	struct progress *pr;	/* shared with the child */
+	struct res_counts base;	/* before the child */
+};
+
+FIXTURE_SETUP(kill)
 {
-	size_t tlen = 4 * CHUNK, off = CHUNK + 123, len = CHUNK;
-	unsigned char *tgt, *src, *dst;
-	struct ibv_mr *tmr, *smr, *dmr;
 	struct loopback lb;
-	int w = -1, rd = -1;
+	bool odp;
 
-	if (loopback_open(&lb, &opts) || loopback_connect(&lb)) {
-		expect(false, "after the kills: %s opens and connects QPs", opts.dev);
-		return;
-	}
-	tgt = mmap(NULL, tlen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	src = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	dst = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (tgt == MAP_FAILED || src == MAP_FAILED || dst == MAP_FAILED) {
-		perror("mmap");
-		exit(1);
-	}
-	tmr = ibv_reg_mr(lb.pd, tgt, tlen, ODP_RW);
-	smr = ibv_reg_mr(lb.pd, src, len, ODP_RW);
-	dmr = ibv_reg_mr(lb.pd, dst, len, ODP_RW);
-	if (tmr && smr && dmr) {
-		pattern_fill(src, len, 77);
-		memset(dst, 0xee, len);
-		w = loopback_rdma(&lb, IBV_WR_RDMA_WRITE, src, smr->lkey, tgt + off,
-				  tmr->rkey, len);
-		if (w == IBV_WC_SUCCESS)
-			rd = loopback_rdma(&lb, IBV_WR_RDMA_READ, dst, dmr->lkey,
-					   tgt + off, tmr->rkey, len);
-	} else {
-		perror("ibv_reg_mr");
-	}
-	expect(w == IBV_WC_SUCCESS && rd == IBV_WC_SUCCESS &&
-	       pattern_check(tgt + off, len, 77, "target after WRITE") &&
-	       pattern_check(dst, len, 77, "READ back") &&
-	       bytes_check(tgt, off, 0, "target before the WRITE") &&
-	       bytes_check(tgt + off + len, tlen - off - len, 0, "target after the WRITE"),
-	       "after the kills: a fresh 1 MiB ODP WRITE into a new MR and READ "
-	       "back verify (%s, %s)", w < 0 ? "-" : ibv_wc_status_str(w),
-	       rd < 0 ? "-" : ibv_wc_status_str(rd));
-	if (tmr)
-		ibv_dereg_mr(tmr);
-	if (smr)
-		ibv_dereg_mr(smr);
-	if (dmr)
-		ibv_dereg_mr(dmr);
+	/* The parent holds no verbs object while the child runs. */
+	ASSERT_EQ(0, loopback_open(&lb, &opts));
+	odp = loopback_has_odp_rc(&lb, IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ);
 	loopback_close(&lb);
+	if (!odp)
+		SKIP(return, "%s does not advertise RC ODP for RDMA WRITE and "
+		     "READ", opts.dev);
+	self->pr = mmap(NULL, sizeof(*self->pr), PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->pr);
+	self->base = rdma_res_counts(opts.dev);
 }
 
-static void usage(const char *prog)
+FIXTURE_TEARDOWN(kill)
 {
-	fprintf(stderr, "usage: %s [-d dev] [-g gid_index] [-r repeats]\n"
-		"  -r  times through the %zu kill moments, default 1\n", prog, NROUNDS);
-	exit(2);
+	munmap(self->pr, sizeof(*self->pr));
 }
+
+TEST_F_TIMEOUT(kill, recovers, 300)
+{
+	kill_child(_metadata, variant, self->pr, &self->base);
+	/* A fresh ODP MR in the parent: 1 MiB written and read back. */
+	expect(mirror_fresh_round_trip(&opts, FRESH_LEN, FRESH_OFF, CHUNK),
+	       "after the kill: a fresh 1 MiB ODP WRITE into a new MR and READ "
+	       "back verify");
+	EXPECT_EQ(0, expect_failures());
+}
+
+/* The cases: the moments of the kill, in the order they run. */
+
+FIXTURE_VARIANT_ADD(kill, after_reg) {
+	.name = "right after ibv_reg_mr of the target",
+	.when = AFTER_REG, .mix = BOTH,
+};
+
+FIXTURE_VARIANT_ADD(kill, write_faults) {
+	.name = "with WRITEs faulting into the never-touched target",
+	.when = IN_FLIGHT, .mix = WRITES,
+};
+
+FIXTURE_VARIANT_ADD(kill, read_faults) {
+	.name = "with READs faulting the never-touched target",
+	.when = IN_FLIGHT, .mix = READS, .delay_ms = 2,
+};
+
+FIXTURE_VARIANT_ADD(kill, traffic) {
+	.name = "after 0.5 s of WRITE/READ traffic",
+	.when = TRAFFIC, .mix = BOTH, .delay_ms = 500,
+};
+
+FIXTURE_VARIANT_ADD(kill, writes_dontneed) {
+	.name = "after 0.5 s of WRITEs while the target's pages are dropped",
+	.when = TRAFFIC, .mix = WRITES, .delay_ms = 500, .dontneed = true,
+};
+
+FIXTURE_VARIANT_ADD(kill, traffic_dontneed) {
+	.name = "0.1 s into WRITE/READ traffic with the pages dropped",
+	.when = TRAFFIC, .mix = BOTH, .delay_ms = 100, .dontneed = true,
+};
 
 int main(int argc, char **argv)
 {
-	struct progress *pr;
-	struct loopback lb;
-	struct counts base;
-	int repeats = 1, c, i, k = 0;
-	bool odp;
-
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt(argc, argv, "d:g:r:")) != -1) {
-		switch (c) {
-		case 'd': opts.dev = optarg; break;
-		case 'g': opts.gid_index = atoi(optarg); break;
-		case 'r': repeats = atoi(optarg); break;
-		default: usage(argv[0]);
-		}
-	}
-	if (repeats < 1)
-		usage(argv[0]);
-	/* The parent holds no verbs object while the children run. */
-	if (loopback_open(&lb, &opts))
-		return 1;
-	odp = loopback_has_odp_rc(&lb, IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ);
-	loopback_close(&lb);
-	if (!odp) {
-		printf("%s does not advertise RC ODP for RDMA WRITE and READ\n", opts.dev);
-		return EXIT_SKIP;
-	}
-	pr = mmap(NULL, sizeof(*pr), PROT_READ | PROT_WRITE,
-		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (pr == MAP_FAILED) {
-		perror("mmap");
-		return 1;
-	}
-	base = res_counts();
-	if (base.mr < 0)
-		printf("no `rdma resource show`: resource counts are not checked\n");
-
-	for (i = 0; i < repeats; i++)
-		for (size_t j = 0; j < NROUNDS; j++)
-			one_round(&rounds[j], ++k, pr, &base);
-	device_still_works();
-
-	printf("odp_kill: %d checks failed\n", expect_failures());
-	return expect_failures() ? 1 : 0;
+	loopback_take_opts(&argc, &argv, &opts);
+	return test_harness_run(argc, argv);
 }

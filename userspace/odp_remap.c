@@ -40,6 +40,8 @@
 
 #include "kselftest_harness.h"
 
+#include "harness.h"
+
 #include "check.h"
 #include "loopback.h"
 #include "mirror.h"
@@ -53,7 +55,6 @@ struct remap {
 	struct mirror m;		/* the responder's memory and its mirrors */
 	size_t page, size;		/* page size, NPAGES pages */
 	unsigned char *tgt;		/* m.tgt */
-	struct ibv_mr *tmr;
 };
 
 static size_t part_off(struct remap *r)
@@ -124,10 +125,7 @@ static bool case_munmap(struct remap *r)
 
 	if (!prime(r, 21))
 		return false;
-	if (munmap(r->tgt + part_off(r), part_len(r))) {
-		perror("munmap");
-		return false;
-	}
+	munmap_hole(r->tgt + part_off(r), part_len(r));
 	ok = part_inaccessible(r) && rest_works(r, 21, 22);
 	map_anon(r->tgt + part_off(r), part_len(r));
 	return ok && mirror_read_zero(&r->m, part_off(r), part_len(r), "part: READ after mmap") &&
@@ -216,6 +214,7 @@ static bool case_mremap_out(struct remap *r)
 		munmap(away, part_len(r));
 		return false;
 	}
+	hold_hole(r->tgt + part_off(r), part_len(r));
 	ok = part_inaccessible(r) &&
 	     pattern_check_at(away, part_len(r), 61, part_off(r),
 			      "moved pages after the refused WRITE") &&
@@ -236,18 +235,12 @@ FIXTURE_SETUP(odp_remap)
 {
 	struct remap *r = &self->r;
 
-	ASSERT_EQ(0, loopback_open(&r->lb, &opts));
-	if (!loopback_has_odp_rc(&r->lb, IBV_ODP_SUPPORT_WRITE |
-				 IBV_ODP_SUPPORT_READ))
-		SKIP(return, "%s does not advertise RC ODP for RDMA WRITE and "
-		     "READ", opts.dev);
+	LOOPBACK_OPEN_OR_SKIP(&r->lb, &opts, true,
+			      IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ);
 	ASSERT_EQ(0, loopback_connect(&r->lb));
 	r->page = sysconf(_SC_PAGESIZE);
 	r->size = NPAGES * r->page;
-	r->tgt = map_anon(NULL, r->size);
-	r->tmr = mirror_reg(&r->lb, r->tgt, r->size, true);
-	mirror_open(mirror_at(&r->m, r->tmr), &r->lb, map_anon(NULL, r->size),
-		    map_anon(NULL, r->size), r->size, true);
+	r->tgt = mirror_open_target(&r->m, &r->lb, r->size, true);
 }
 
 FIXTURE_TEARDOWN(odp_remap)
@@ -255,7 +248,6 @@ FIXTURE_TEARDOWN(odp_remap)
 	struct remap *r = &self->r;
 
 	mirror_close(&r->m);
-	loopback_dereg(r->tmr);
 	loopback_close(&r->lb);
 	munmap(r->tgt, r->size);
 	munmap(r->m.src, r->size);

@@ -2,7 +2,7 @@
 /*
  * odp_replay: duplicate RDMA READs that find their pages gone.
  *
- *   odp_replay [-d dev] [-g gid_index] [-r rounds]
+ *   odp_replay [-d ib_dev] [-g gid_idx] [kselftest harness options]
  *
  * The QPs run with a local ACK timeout just long enough for a READ's
  * responses to flow (see ack_timeout()), so the requester retransmits a
@@ -10,17 +10,21 @@
  * are invalidated first, and another thread holds the mmap lock for a
  * while, so the responder pauses in its first fault. The responder
  * answers each duplicate by reading the memory again, and it may still be
- * doing so after the requester has completed the READ. Each round
- * (2 * NCHUNK by default) READs a chunk of an ODP target, munmaps that
- * chunk at once, and READs the next chunk: duplicates of the first READ
- * now fault on unmapped pages. That must cost neither the second READ nor
- * the QP anything: it completes with its data. A READ of the unmapped
- * chunk itself still fails with a remote access error, and the chunk,
- * mapped again with new data, reads back. rxe0's duplicate_request
- * counter must show that duplicates were served at all.
+ * doing so after the requester has completed the READ. Each round READs a
+ * chunk of an ODP target, munmaps that chunk at once, and READs the next
+ * chunk: duplicates of the first READ now fault on unmapped pages. That
+ * must cost neither the second READ nor the QP anything: it completes
+ * with its data. A READ of the unmapped chunk itself still fails with a
+ * remote access error, and the chunk, mapped again with new data, reads
+ * back. The device's duplicate_request counter must show that duplicates
+ * were served at all.
  *
- * Exit 0 when every check passed, 77 when the device does not advertise
- * RC ODP for READ, 1 otherwise.
+ * One case, replay.read_after_munmap: 2 * NCHUNK rounds (8), or as many
+ * as the environment variable ODP_REPLAY_ROUNDS says (the harness takes
+ * the option letters). Each round's checks print as "# ok ..." or
+ * "# FAIL ..."; the case fails if any of them, or the counter's, failed,
+ * or if ODP_REPLAY_ROUNDS is not a positive number. It skips where the
+ * device does not advertise RC ODP for READ.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -30,24 +34,20 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "kselftest_harness.h"
+
+#include "harness.h"
+
 #include "check.h"
 #include "loopback.h"
+#include "mirror.h"
 
 #define CHUNK	(4ul << 20)
 #define NCHUNK	4
 #define SIZE	(NCHUNK * CHUNK)
+#define ROUNDS	(2 * NCHUNK)	/* without ODP_REPLAY_ROUNDS */
 
 #define CONTEND	(1ul << 30)	/* the region the contender mprotects */
-
-#define ODP_RW	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
-		 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_ON_DEMAND)
-
-struct replay {
-	struct loopback lb;
-	unsigned char *tgt, *dst;
-	struct ibv_mr *tmr, *dmr;
-	unsigned int seed[NCHUNK];	/* pattern each target chunk holds */
-};
 
 /* --- pauses --- */
 
@@ -133,9 +133,18 @@ static void stop_contender(struct contender *c)
 	pthread_mutex_unlock(&c->lock);
 	pthread_join(c->thread, NULL);
 	munmap(c->mem, CONTEND);
+	c->mem = NULL;
 }
 
 /* --- READs --- */
+
+struct replay {
+	struct loopback lb;
+	struct mirror m;		/* tgt, READ into dst at the same offset */
+	unsigned char *tgt;
+	struct ibv_mr *tmr;
+	unsigned int seed[NCHUNK];	/* pattern each target chunk holds */
+};
 
 static unsigned char *chunk(struct replay *r, int c)
 {
@@ -151,41 +160,21 @@ static void fresh_qps(struct replay *r)
 	}
 }
 
-/* READ target chunk @c into the same place in dst; the completion status. */
-static int read_chunk(struct replay *r, int c)
-{
-	int st;
-
-	memset(r->dst + c * CHUNK, 0xee, CHUNK);
-	st = loopback_rdma(&r->lb, IBV_WR_RDMA_READ, r->dst + c * CHUNK,
-			   r->dmr->lkey, chunk(r, c), r->tmr->rkey, CHUNK);
-	if (st != IBV_WC_SUCCESS)
-		fresh_qps(r);
-	return st;
-}
-
 static bool read_ok(struct replay *r, int c, const char *what)
 {
-	int st = read_chunk(r, c);
-
-	if (st != IBV_WC_SUCCESS) {
-		fprintf(stderr, "%s: %s\n", what, wc_status_name(st));
-		return false;
-	}
-	return pattern_check(r->dst + c * CHUNK, CHUNK, r->seed[c], what);
+	return mirror_read_is(&r->m, c * CHUNK, CHUNK, r->seed[c], what);
 }
 
 static void fill_chunk(struct replay *r, int c, unsigned int seed)
 {
 	r->seed[c] = seed;
-	pattern_fill(chunk(r, c), CHUNK, seed);
+	pattern_fill_at(chunk(r, c), CHUNK, seed, c * CHUNK);
 }
 
 static void one_round(struct replay *r, struct contender *cont, int round)
 {
 	int c = round % NCHUNK, next = (round + 1) % NCHUNK;
 	bool ok;
-	int st;
 
 	/*
 	 * Each duplicate of a READ whose pages are still there is answered by
@@ -199,18 +188,15 @@ static void one_round(struct replay *r, struct contender *cont, int round)
 	reprotect(chunk(r, c), CHUNK);
 	pause_faults(cont);
 	ok = read_ok(r, c, "READ before the munmap");
-	if (munmap(chunk(r, c), CHUNK)) {
-		perror("munmap");
-		exit(1);
-	}
+	munmap_hole(chunk(r, c), CHUNK);
 	ok = ok && read_ok(r, next, "READ of the next chunk");
 	expect(ok, "round %d: READ chunk %d, munmap it, READ chunk %d: data "
 	       "and completion intact", round, c, next);
 
 	fresh_qps(r);
-	st = read_chunk(r, c);
-	expect(st == IBV_WC_REM_ACCESS_ERR, "round %d: READ of the unmapped "
-	       "chunk: %s", round, wc_status_name(st));
+	expect(mirror_access_error(&r->m, IBV_WR_RDMA_READ, c * CHUNK, CHUNK,
+				   "READ of the unmapped chunk"),
+	       "round %d: READ of the unmapped chunk: remote access error", round);
 
 	map_anon(chunk(r, c), CHUNK);
 	fill_chunk(r, c, 100 + round);
@@ -221,11 +207,11 @@ static void one_round(struct replay *r, struct contender *cont, int round)
 /*
  * The shortest local ACK timeout (4.096 us << t) that is still four times
  * the gap between two of a READ's response packets, measured on an
- * uncontended READ of @c. A timeout near that gap retransmits the READ on
- * nearly every packet, and every duplicate is served in full: a slow
- * kernel (KASAN, lockdep, TCG) then spends minutes on duplicates of one
- * READ. Longer than that, only the responder's pauses retransmit, on
- * every kernel alike.
+ * uncontended READ of @c; 0 when that READ failed. A timeout near that
+ * gap retransmits the READ on nearly every packet, and every duplicate is
+ * served in full: a slow kernel (KASAN, lockdep, TCG) then spends minutes
+ * on duplicates of one READ. Longer than that, only the responder's
+ * pauses retransmit, on every kernel alike.
  */
 static uint8_t ack_timeout(struct replay *r, int c)
 {
@@ -233,75 +219,93 @@ static uint8_t ack_timeout(struct replay *r, int c)
 	unsigned int mtu = 128u << r->lb.mtu;
 	uint8_t t = 1;
 
-	if (!read_ok(r, c, "READ measuring the response rate")) {
-		fprintf(stderr, "cannot measure the response rate\n");
-		exit(1);
-	}
+	if (!read_ok(r, c, "READ measuring the response rate"))
+		return 0;
 	gap = (now_us() - t0) / (CHUNK / mtu);
 	while (t < 31 && (4096ll << t) / 1000 < 4 * gap)
 		t++;
 	return t;
 }
 
-static void usage(const char *prog)
+/* ODP_REPLAY_ROUNDS, ROUNDS without it; -1 when it is no positive number. */
+static int rounds(void)
 {
-	fprintf(stderr, "usage: %s [-d dev] [-g gid_index] [-r rounds]\n", prog);
-	exit(2);
+	const char *s = getenv("ODP_REPLAY_ROUNDS");
+	char *end;
+	long n;
+
+	if (!s)
+		return ROUNDS;
+	n = strtol(s, &end, 10);
+	return *s && !*end && n > 0 && n < 1000000 ? n : -1;
+}
+
+static struct loopback_opts opts = { .dev = "rxe0", .gid_index = 1 };
+
+FIXTURE(replay) {
+	struct replay r;
+	struct contender cont;
+};
+
+FIXTURE_SETUP(replay)
+{
+	struct replay *r = &self->r;
+	int i;
+
+	LOOPBACK_OPEN_OR_SKIP(&r->lb, &opts, true, IBV_ODP_SUPPORT_READ);
+	ASSERT_EQ(0, loopback_connect(&r->lb));
+	r->tgt = map_anon(NULL, SIZE);
+	r->tmr = mirror_reg(&r->lb, r->tgt, SIZE, true);
+	/* READs only: a destination, no source. */
+	mirror_at(&r->m, r->tmr)->lb = &r->lb;
+	r->m.dst = map_anon(NULL, SIZE);
+	r->m.dmr = mirror_reg(&r->lb, r->m.dst, SIZE, true);
+	for (i = 0; i < NCHUNK; i++)
+		fill_chunk(r, i, i + 1);
+	/* Twice: the first READ also faults both chunks in. */
+	ASSERT_NE(0, ack_timeout(r, 0));
+	r->lb.timeout = ack_timeout(r, 0);
+	ASSERT_NE(0, r->lb.timeout);
+	printf("# local ACK timeout %u (4.096 us << %u)\n", r->lb.timeout,
+	       r->lb.timeout);
+}
+
+FIXTURE_TEARDOWN(replay)
+{
+	struct replay *r = &self->r;
+
+	if (self->cont.mem)
+		stop_contender(&self->cont);
+	loopback_dereg(r->tmr);
+	mirror_close(&r->m);
+	loopback_close(&r->lb);
+	munmap(r->tgt, SIZE);
+	munmap(r->m.dst, SIZE);
+}
+
+/* Just inside tests/guest-suite's limit for the whole program, 600 s. */
+TEST_F_TIMEOUT(replay, read_after_munmap, 590)
+{
+	int n = rounds(), i;
+	long dups, now;
+
+	ASSERT_LT(0, n)
+		TH_LOG("ODP_REPLAY_ROUNDS=%s: not a positive number",
+		       getenv("ODP_REPLAY_ROUNDS"));
+	dups = port_counter(opts.dev, "duplicate_request");
+	start_contender(&self->cont);
+	for (i = 0; i < n; i++)
+		one_round(&self->r, &self->cont, i);
+	stop_contender(&self->cont);
+	/* Without duplicates nothing here was replayed. */
+	now = port_counter(opts.dev, "duplicate_request");
+	expect(dups >= 0 && now > dups, "%s's duplicate_request counter moved: "
+	       "%ld duplicates were served", opts.dev, now - dups);
+	EXPECT_EQ(0, expect_failures());
 }
 
 int main(int argc, char **argv)
 {
-	struct loopback_opts o = { .dev = "rxe0", .gid_index = 1 };
-	struct replay r = { 0 };
-	struct contender cont = { 0 };
-	int rounds = 2 * NCHUNK, c, i;
-	long dups, now;
-
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt(argc, argv, "d:g:r:")) != -1) {
-		switch (c) {
-		case 'd': o.dev = optarg; break;
-		case 'g': o.gid_index = atoi(optarg); break;
-		case 'r': rounds = atoi(optarg); break;
-		default: usage(argv[0]);
-		}
-	}
-	if (loopback_open(&r.lb, &o))
-		return 1;
-	if (!loopback_has_odp_rc(&r.lb, IBV_ODP_SUPPORT_READ)) {
-		printf("%s does not advertise RC ODP for RDMA READ\n", o.dev);
-		return EXIT_SKIP;
-	}
-	if (loopback_connect(&r.lb))
-		return 1;
-	r.tgt = map_anon(NULL, SIZE);
-	r.dst = map_anon(NULL, SIZE);
-	r.tmr = ibv_reg_mr(r.lb.pd, r.tgt, SIZE, ODP_RW);
-	r.dmr = ibv_reg_mr(r.lb.pd, r.dst, SIZE, ODP_RW);
-	if (!r.tmr || !r.dmr) {
-		perror("ibv_reg_mr");
-		return 1;
-	}
-	for (i = 0; i < NCHUNK; i++)
-		fill_chunk(&r, i, i + 1);
-	/* Twice: the first READ also faults both chunks in. */
-	ack_timeout(&r, 0);
-	r.lb.timeout = ack_timeout(&r, 0);
-	printf("local ACK timeout %u (4.096 us << %u)\n", r.lb.timeout,
-	       r.lb.timeout);
-	dups = port_counter(o.dev, "duplicate_request");
-	start_contender(&cont);
-	for (i = 0; i < rounds; i++)
-		one_round(&r, &cont, i);
-	stop_contender(&cont);
-	/* Without duplicates nothing here was replayed. */
-	now = port_counter(o.dev, "duplicate_request");
-	expect(dups >= 0 && now > dups, "%s's duplicate_request counter moved: "
-	       "%ld duplicates were served", o.dev, now - dups);
-
-	ibv_dereg_mr(r.tmr);
-	ibv_dereg_mr(r.dmr);
-	loopback_close(&r.lb);
-	printf("odp_replay: %d checks failed\n", expect_failures());
-	return expect_failures() ? 1 : 0;
+	loopback_take_opts(&argc, &argv, &opts);
+	return test_harness_run(argc, argv);
 }

@@ -250,11 +250,8 @@ FIXTURE_SETUP(srq)
 	struct srq_test *t = &self->t;
 	int i;
 
-	ASSERT_EQ(0, loopback_open(&t->lb, &opts));
-	if (variant->odp && !loopback_has_odp_rc(&t->lb, IBV_ODP_SUPPORT_SEND |
-						 IBV_ODP_SUPPORT_SRQ_RECV))
-		SKIP(return, "%s does not advertise RC ODP for SEND and SRQ "
-		     "receives", opts.dev);
+	LOOPBACK_OPEN_OR_SKIP(&t->lb, &opts, variant->odp,
+			      IBV_ODP_SUPPORT_SEND | IBV_ODP_SUPPORT_SRQ_RECV);
 	t->lb.srq = ibv_create_srq(t->lb.pd, &sattr);
 	ASSERT_NE(NULL, t->lb.srq);
 	ASSERT_EQ(0, loopback_connect(&t->lb));

@@ -342,11 +342,8 @@ static void thp_open(struct __test_metadata *_metadata, struct thp *t)
 	unsigned char *src, *dst;
 	long kb;
 
-	ASSERT_EQ(0, loopback_open(&t->lb, &opts));
-	if (t->odp && !loopback_has_odp_rc(&t->lb, IBV_ODP_SUPPORT_WRITE |
-					   IBV_ODP_SUPPORT_READ))
-		SKIP(return, "%s does not advertise RC ODP for RDMA WRITE and "
-		     "READ", opts.dev);
+	LOOPBACK_OPEN_OR_SKIP(&t->lb, &opts, t->odp,
+			      IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ);
 	if (!thp_enabled())
 		SKIP(return, "transparent huge pages are not enabled (always "
 		     "or madvise)");

@@ -86,12 +86,7 @@ static struct ibv_qp *create_ud_qp(struct ud *u)
 	struct ibv_qp_init_attr attr = {
 		.send_cq = u->lb.cq,
 		.recv_cq = u->lb.cq,
-		.cap = {
-			.max_send_wr = 64,
-			.max_recv_wr = 64,
-			.max_send_sge = 1,
-			.max_recv_sge = 1,
-		},
+		.cap = LOOPBACK_QP_CAP,
 		.qp_type = IBV_QPT_UD,
 		.sq_sig_all = 1,
 	};

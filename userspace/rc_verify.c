@@ -55,51 +55,34 @@ static int side_init(struct loopback *lb, struct side *s, int odp)
 	return 0;
 }
 
+/* RDMA @op between @local and @remote at offset @off of both, waited for. */
 static bool rdma(struct loopback *lb, enum ibv_wr_opcode op, struct side *local,
-		 size_t loff, struct side *remote, size_t roff, size_t len)
+		 struct side *remote, size_t off, size_t len)
 {
-	static uint64_t id;
-	struct ibv_sge sge = {
-		.addr = (uintptr_t)local->buf + loff,
-		.length = len,
-		.lkey = local->mr->lkey,
-	};
-	struct ibv_send_wr wr = {
-		.wr_id = ++id,
-		.sg_list = &sge,
-		.num_sge = 1,
-		.opcode = op,
-		.wr.rdma = {
-			.remote_addr = (uintptr_t)remote->buf + roff,
-			.rkey = remote->mr->rkey,
-		},
-	};
-	struct ibv_wc wc;
+	int st = loopback_rdma(lb, op, local->buf + off, local->mr->lkey,
+			       remote->buf + off, remote->mr->rkey, len);
 
-	if (loopback_post_wait(lb, &wr, &wc))
-		return false;
-	if (wc.status != IBV_WC_SUCCESS) {
-		fprintf(stderr, "wr %llu: %s\n", (unsigned long long)wc.wr_id,
-			ibv_wc_status_str(wc.status));
-		return false;
-	}
-	return true;
+	if (st == IBV_WC_SUCCESS)
+		return true;
+	fprintf(stderr, "RDMA %s at +%zu: %s\n",
+		op == IBV_WR_RDMA_WRITE ? "WRITE" : "READ", off, wc_status_name(st));
+	return false;
 }
 
 static bool write_ok(struct loopback *lb, struct side *a, struct side *b,
 		     size_t off, size_t len, unsigned int seed)
 {
-	pattern_fill(a->buf + off, len, seed);
-	return rdma(lb, IBV_WR_RDMA_WRITE, a, off, b, off, len) &&
-	       pattern_check(b->buf + off, len, seed, "write");
+	pattern_fill_at(a->buf + off, len, seed, off);
+	return rdma(lb, IBV_WR_RDMA_WRITE, a, b, off, len) &&
+	       pattern_check_at(b->buf + off, len, seed, off, "write");
 }
 
 static bool read_ok(struct loopback *lb, struct side *a, struct side *b,
 		    size_t off, size_t len, unsigned int seed)
 {
-	pattern_fill(b->buf + off, len, seed);
-	return rdma(lb, IBV_WR_RDMA_READ, a, off, b, off, len) &&
-	       pattern_check(a->buf + off, len, seed, "read");
+	pattern_fill_at(b->buf + off, len, seed, off);
+	return rdma(lb, IBV_WR_RDMA_READ, a, b, off, len) &&
+	       pattern_check_at(a->buf + off, len, seed, off, "read");
 }
 
 static bool send_recv(struct loopback *lb, struct side *a, struct side *b,
@@ -191,13 +174,10 @@ PINNED_AND_ODP_VARIANTS(rc);
 
 FIXTURE_SETUP(rc)
 {
-	ASSERT_EQ(0, loopback_open(&self->lb, &opts));
-	if (variant->odp &&
-	    !loopback_has_odp_rc(&self->lb, IBV_ODP_SUPPORT_SEND |
-				 IBV_ODP_SUPPORT_RECV | IBV_ODP_SUPPORT_WRITE |
-				 IBV_ODP_SUPPORT_READ | IBV_ODP_SUPPORT_ATOMIC))
-		SKIP(return, "%s does not advertise RC ODP for every verb",
-		     opts.dev);
+	LOOPBACK_OPEN_OR_SKIP(&self->lb, &opts, variant->odp,
+			      IBV_ODP_SUPPORT_SEND | IBV_ODP_SUPPORT_RECV |
+			      IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ |
+			      IBV_ODP_SUPPORT_ATOMIC);
 	ASSERT_EQ(0, loopback_connect(&self->lb));
 	ASSERT_EQ(0, side_init(&self->lb, &self->a, variant->odp));
 	ASSERT_EQ(0, side_init(&self->lb, &self->b, variant->odp));
