@@ -12,7 +12,7 @@ pkgs=(
 	qemu-system-x86
 	# RDMA userspace, run in the guest from the shared host root
 	rdma-core ibverbs-utils ibverbs-providers perftest iproute2
-	libibverbs-dev librdmacm-dev libnuma-dev procps util-linux kmod
+	libibverbs-dev librdmacm-dev libnuma-dev libfuse3-dev procps util-linux kmod
 )
 
 missing=()

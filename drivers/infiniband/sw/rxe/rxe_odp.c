@@ -14,6 +14,16 @@
  * The interval notifier's callback takes the same mutex to drop entries,
  * so when invalidate_range_start returns no copy is still using the old
  * pages, and the next access faults the new ones in.
+ *
+ * A fault can sleep without bound: a page of a FUSE file whose daemon
+ * stopped answering, of a hung NFS mount. A QP task that slept in it would
+ * hold its MR, so the MR's dereg, and the QP's modify and destroy, would
+ * wait with it. So faults run on workers, which own the umem through a
+ * reference of their own (struct rxe_odp_mr), and a QP task waits for one
+ * only RXE_ODP_FAULT_WAIT: then it lets its packet go as if lost on the
+ * wire (-EAGAIN), the requester sends it again, and by then the worker may
+ * have finished. The MR can go meanwhile; its umem goes with the last
+ * worker.
  */
 
 #include <linux/hmm.h>
@@ -30,6 +40,9 @@
  */
 #define RXE_ODP_FAULT_STEP	SZ_64K
 
+/* How long a QP task waits for a fault before it drops its packet. */
+#define RXE_ODP_FAULT_WAIT	msecs_to_jiffies(500)
+
 static bool odp_fault_behind = true;
 module_param(odp_fault_behind, bool, 0644);
 MODULE_PARM_DESC(odp_fault_behind,
@@ -43,14 +56,35 @@ MODULE_PARM_DESC(odp_fault_behind,
  */
 static struct workqueue_struct *rxe_odp_wq;
 
-/* Per ODP MR (the umem's private): the background fault-ahead. */
+/*
+ * Per ODP MR (the umem's private), and the owner of its umem: the MR holds
+ * a reference, and so does each worker queued or running on it, so that
+ * the umem outlives every fault that uses it.
+ */
 struct rxe_odp_mr {
-	struct rxe_mr *mr;
-	struct work_struct ahead;
-	spinlock_t lock;	/* guards next, end and access */
-	unsigned long next;	/* still to fault: [next, end) */
+	struct kref ref;
+	struct ib_umem_odp *odp;
+	struct work_struct ahead;	/* the background fault-ahead */
+	spinlock_t lock;	/* guards next, end, access and fault */
+	unsigned long next;	/* still to fault ahead: [next, end) */
 	unsigned long end;
 	u64 access;
+	struct rxe_odp_fault *fault;	/* the fault QP tasks wait for */
+};
+
+/*
+ * A fault a QP task handed to a worker. One per MR runs at a time, so that
+ * a page that never comes cannot collect a worker per retransmission.
+ */
+struct rxe_odp_fault {
+	struct work_struct work;
+	struct rxe_odp_mr *omr;
+	unsigned long start;
+	unsigned long len;
+	u64 access;
+	int ret;
+	struct completion done;
+	refcount_t users;	/* the worker and each waiting task */
 };
 
 /* --- module --- */
@@ -72,6 +106,16 @@ int rxe_odp_init(void)
 void rxe_odp_exit(void)
 {
 	destroy_workqueue(rxe_odp_wq);
+}
+
+/**
+ * rxe_odp_dev_dealloc - wait, before a device goes, for the ODP workers
+ *
+ * A worker that outlived its MR still releases a umem of the device.
+ */
+void rxe_odp_dev_dealloc(void)
+{
+	flush_workqueue(rxe_odp_wq);
 }
 
 /* --- capabilities --- */
@@ -139,12 +183,36 @@ static const struct mmu_interval_notifier_ops rxe_odp_mni_ops = {
 	.invalidate = rxe_odp_invalidate,
 };
 
-/* --- background fault-ahead --- */
+/* --- workers --- */
+
+static void rxe_odp_mr_free(struct kref *ref)
+{
+	struct rxe_odp_mr *omr = container_of(ref, struct rxe_odp_mr, ref);
+
+	ib_umem_odp_release(omr->odp);
+	kfree(omr);
+}
+
+static void rxe_odp_mr_put(struct rxe_odp_mr *omr)
+{
+	kref_put(&omr->ref, rxe_odp_mr_free);
+}
+
+/* Fault [start, start + len) in; umem_mutex is not held on return. */
+static int rxe_odp_fault_range(struct ib_umem_odp *odp, unsigned long start,
+			       unsigned long len, u64 access)
+{
+	int ret = ib_umem_odp_map_dma_and_lock(odp, start, len, access, true);
+
+	if (ret < 0)
+		return ret;
+	mutex_unlock(&odp->umem_mutex);
+	return 0;
+}
 
 static void rxe_odp_ahead_work(struct work_struct *work)
 {
 	struct rxe_odp_mr *omr = container_of(work, struct rxe_odp_mr, ahead);
-	struct ib_umem_odp *odp = to_ib_umem_odp(omr->mr->umem);
 	unsigned long start, len;
 	u64 access;
 
@@ -156,15 +224,16 @@ static void rxe_odp_ahead_work(struct work_struct *work)
 		access = omr->access;
 		spin_unlock(&omr->lock);
 		if (!len)
-			return;
-		/* Best effort: the QP reports a failing page when it gets there. */
-		if (ib_umem_odp_map_dma_and_lock(odp, start, len, access, true) < 0)
 			break;
-		mutex_unlock(&odp->umem_mutex);
+		/* Best effort: the QP reports a failing page when it gets there. */
+		if (rxe_odp_fault_range(omr->odp, start, len, access)) {
+			spin_lock(&omr->lock);
+			omr->next = omr->end;
+			spin_unlock(&omr->lock);
+			break;
+		}
 	}
-	spin_lock(&omr->lock);
-	omr->next = omr->end;
-	spin_unlock(&omr->lock);
+	rxe_odp_mr_put(omr);
 }
 
 /* Have [start, end) faulted in the background, continuing a pending run. */
@@ -181,19 +250,97 @@ static void rxe_odp_ahead(struct rxe_odp_mr *omr, unsigned long start,
 		omr->access = access;
 	}
 	spin_unlock(&omr->lock);
-	queue_work(rxe_odp_wq, &omr->ahead);
+	/* The caller's MR holds a reference: this is never the last one. */
+	kref_get(&omr->ref);
+	if (!queue_work(rxe_odp_wq, &omr->ahead))
+		kref_put(&omr->ref, rxe_odp_mr_free);
+}
+
+static void rxe_odp_fault_put(struct rxe_odp_fault *f)
+{
+	if (!refcount_dec_and_test(&f->users))
+		return;
+	rxe_odp_mr_put(f->omr);
+	kfree(f);
+}
+
+static void rxe_odp_fault_work(struct work_struct *work)
+{
+	struct rxe_odp_fault *f = container_of(work, struct rxe_odp_fault, work);
+	struct rxe_odp_mr *omr = f->omr;
+
+	f->ret = rxe_odp_fault_range(omr->odp, f->start, f->len, f->access);
+	spin_lock(&omr->lock);
+	omr->fault = NULL;
+	spin_unlock(&omr->lock);
+	complete_all(&f->done);
+	rxe_odp_fault_put(f);
+}
+
+/*
+ * Have [start, start + len) faulted in with @access by a worker and wait
+ * for it, at most RXE_ODP_FAULT_WAIT. A fault already running on the MR is
+ * waited for instead, and the caller looks again.
+ *
+ * Return: 0 when a fault finished (its pages may be gone again: look),
+ * -EAGAIN when it is still running, or this fault's errno.
+ */
+static int rxe_odp_fault(struct rxe_odp_mr *omr, unsigned long start,
+			 unsigned long len, u64 access)
+{
+	struct rxe_odp_fault *f, *spare;
+	bool ours;
+	int ret;
+
+	spare = kzalloc(sizeof(*spare), GFP_KERNEL);
+	if (!spare)
+		return -ENOMEM;
+	spin_lock(&omr->lock);
+	f = omr->fault;
+	ours = !f;
+	if (!ours) {
+		refcount_inc(&f->users);
+	} else {
+		f = spare;
+		spare = NULL;
+		INIT_WORK(&f->work, rxe_odp_fault_work);
+		f->omr = omr;
+		f->start = start;
+		f->len = len;
+		f->access = access;
+		init_completion(&f->done);
+		refcount_set(&f->users, 2);
+		kref_get(&omr->ref);
+		omr->fault = f;
+		queue_work(rxe_odp_wq, &f->work);
+	}
+	spin_unlock(&omr->lock);
+
+	if (!wait_for_completion_timeout(&f->done, RXE_ODP_FAULT_WAIT))
+		ret = -EAGAIN;
+	else
+		ret = ours ? f->ret : 0;
+	rxe_odp_fault_put(f);
+	kfree(spare);
+	return ret;
 }
 
 /**
- * rxe_odp_mr_cleanup - stop an ODP MR's background work before it is freed
+ * rxe_odp_mr_cleanup - let go of an ODP MR's umem, when the MR goes
  * @mr: an ODP MR whose last reference is gone
+ *
+ * Workers still faulting keep the umem until they finish; the background
+ * fault-ahead stops at its next step.
  */
 void rxe_odp_mr_cleanup(struct rxe_mr *mr)
 {
 	struct rxe_odp_mr *omr = to_ib_umem_odp(mr->umem)->private;
 
-	cancel_work_sync(&omr->ahead);
-	kfree(omr);
+	spin_lock(&omr->lock);
+	omr->next = omr->end;
+	spin_unlock(&omr->lock);
+	mr->umem = NULL;
+	rxe_odp_mr_put(omr);
 }
 
 /* --- registration --- */
@@ -229,7 +376,8 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 		kfree(omr);
 		return PTR_ERR(odp);
 	}
-	omr->mr = mr;
+	kref_init(&omr->ref);
+	omr->odp = odp;
 	INIT_WORK(&omr->ahead, rxe_odp_ahead_work);
 	spin_lock_init(&omr->lock);
 	odp->private = omr;
@@ -291,41 +439,52 @@ static u64 rxe_odp_fault_len(struct ib_umem_odp *odp, unsigned long va,
 }
 
 /*
+ * A miss: have the packet's pages faulted in, and the rest of the request
+ * behind it (or with it, without background fault-ahead).
+ */
+static int rxe_odp_fault_in(struct ib_umem_odp *odp, unsigned long va,
+			    unsigned int length, u64 access, u64 extent)
+{
+	u64 ahead = rxe_odp_fault_len(odp, va, length, extent);
+	u64 now = max_t(u64, length, RXE_ODP_FAULT_STEP);
+	int ret;
+
+	if (READ_ONCE(odp_fault_behind) && ahead > now) {
+		rxe_odp_ahead(odp->private, va + now, va + ahead, access);
+		ahead = now;
+	}
+	ret = rxe_odp_fault(odp->private, va, ahead, access);
+	/* The rest of the request may be unmapped: this part may not be. */
+	if (ret < 0 && ret != -EAGAIN && ahead > length)
+		ret = rxe_odp_fault(odp->private, va, length, access);
+	return ret;
+}
+
+/*
  * Make [va, va + length) present with write access if @write, and return
- * with umem_mutex held; or return an errno without it.
+ * with umem_mutex held; or return an errno without it, -EAGAIN when the
+ * fault has not finished in time.
  */
 static int rxe_odp_lock_range(struct rxe_mr *mr, unsigned long va,
 			      unsigned int length, bool write, u64 extent)
 {
 	struct ib_umem_odp *odp = rxe_mr_odp(mr);
 	u64 access = ODP_READ_ALLOWED_BIT;
-	u64 ahead;
 	int ret;
 
 	if (write)
 		access |= ODP_WRITE_ALLOWED_BIT;
-	mutex_lock(&odp->umem_mutex);
-	if (likely(rxe_odp_present(odp, va, length, access)))
-		return 0;
-	mutex_unlock(&odp->umem_mutex);
-
-	ahead = rxe_odp_fault_len(odp, va, length, extent);
-	if (READ_ONCE(odp_fault_behind) &&
-	    ahead > max_t(u64, length, RXE_ODP_FAULT_STEP)) {
-		u64 now = max_t(u64, length, RXE_ODP_FAULT_STEP);
-
-		rxe_odp_ahead(odp->private, va + now, va + ahead, access);
-		ahead = now;
+	for (;;) {
+		mutex_lock(&odp->umem_mutex);
+		if (likely(rxe_odp_present(odp, va, length, access)))
+			return 0;
+		mutex_unlock(&odp->umem_mutex);
+		ret = rxe_odp_fault_in(odp, va, length, access, extent);
+		if (ret) {
+			rxe_dbg_mr(mr, "fault at %#lx+%#x: %d\n", va, length, ret);
+			return ret;
+		}
 	}
-	ret = ib_umem_odp_map_dma_and_lock(odp, va, ahead, access, true);
-	/* The rest of the request may be unmapped: this part may not be. */
-	if (ret < 0 && ahead > length)
-		ret = ib_umem_odp_map_dma_and_lock(odp, va, length, access, true);
-	if (ret < 0) {
-		rxe_dbg_mr(mr, "fault at %#lx+%#x: %d\n", va, length, ret);
-		return ret;
-	}
-	return 0;
 }
 
 static void rxe_odp_copy_locked(struct ib_umem_odp *odp, unsigned long va,
@@ -359,8 +518,10 @@ static void rxe_odp_copy_locked(struct ib_umem_odp *odp, unsigned long va,
  * @extent: bytes from @iova the current request will touch (at least
  *	@length): a miss faults up to RXE_ODP_FAULT_AHEAD of them at once
  *
- * Sleeps on a miss. Return: 0, -EINVAL outside the MR, or the fault's
- * errno (-EFAULT for unmapped or PROT_NONE memory, -EPERM for a write to
+ * Sleeps on a miss, for RXE_ODP_FAULT_WAIT at most. Return: 0, -EINVAL
+ * outside the MR, -EAGAIN when the fault has not finished by then (the
+ * caller lets its packet go and tries again later), or the fault's errno
+ * (-EFAULT for unmapped or PROT_NONE memory, -EPERM for a write to
  * read-only memory).
  */
 int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
@@ -382,6 +543,12 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
 	rxe_odp_copy_locked(odp, va, addr, length, dir);
 	mutex_unlock(&odp->umem_mutex);
 	return 0;
+}
+
+/* The responder's state for a fault that failed, or has not finished. */
+static int rxe_odp_respst(int err)
+{
+	return err == -EAGAIN ? RESPST_ERR_ODP_PENDING : RESPST_ERR_RKEY_VIOLATION;
 }
 
 /* Checks shared by the 8-byte operations; the RESPST_ code on failure. */
@@ -409,7 +576,8 @@ static int rxe_odp_check_u64(struct rxe_mr *mr, u64 iova)
  * MRs, and is a CPU atomic on the page, so it is atomic against the
  * process's own atomics too.
  *
- * Return: RESPST_NONE, or the RESPST_ERR_ code for the NAK.
+ * Return: RESPST_NONE, the RESPST_ERR_ code for the NAK, or
+ * RESPST_ERR_ODP_PENDING when the page's fault has not finished in time.
  */
 int rxe_odp_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
 		      u64 swap_add, u64 *orig_val)
@@ -422,8 +590,9 @@ int rxe_odp_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
 	err = rxe_odp_check_u64(mr, iova);
 	if (err)
 		return err;
-	if (rxe_odp_lock_range(mr, va, sizeof(u64), true, sizeof(u64)))
-		return RESPST_ERR_RKEY_VIOLATION;
+	err = rxe_odp_lock_range(mr, va, sizeof(u64), true, sizeof(u64));
+	if (err)
+		return rxe_odp_respst(err);
 	target = rxe_odp_kva(odp, va);
 	spin_lock_bh(&rxe_atomic_ops_lock);
 	if (opcode == IB_OPCODE_RC_COMPARE_SWAP) {
@@ -446,7 +615,7 @@ int rxe_odp_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
  * @iova: the 8-byte aligned target
  * @value: the value stored, after every earlier write of the QP
  *
- * Return: RESPST_NONE, or the RESPST_ERR_ code for the NAK.
+ * Return: as rxe_odp_atomic_op().
  */
 int rxe_odp_atomic_write(struct rxe_mr *mr, u64 iova, u64 value)
 {
@@ -457,8 +626,9 @@ int rxe_odp_atomic_write(struct rxe_mr *mr, u64 iova, u64 value)
 	err = rxe_odp_check_u64(mr, iova);
 	if (err)
 		return err;
-	if (rxe_odp_lock_range(mr, va, sizeof(u64), true, sizeof(u64)))
-		return RESPST_ERR_RKEY_VIOLATION;
+	err = rxe_odp_lock_range(mr, va, sizeof(u64), true, sizeof(u64));
+	if (err)
+		return rxe_odp_respst(err);
 	/* Ordered after the QP's earlier writes to the MR (IBA A19.4.2). */
 	smp_store_release((u64 *)rxe_odp_kva(odp, va), value);
 	mutex_unlock(&odp->umem_mutex);

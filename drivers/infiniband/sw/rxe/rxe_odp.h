@@ -40,6 +40,7 @@ extern spinlock_t rxe_atomic_ops_lock;
 
 int rxe_odp_init(void);
 void rxe_odp_exit(void);
+void rxe_odp_dev_dealloc(void);
 void rxe_odp_init_caps(struct ib_device_attr *attr);
 int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 			 int access, struct rxe_mr *mr);
@@ -58,6 +59,10 @@ static inline int rxe_odp_init(void)
 }
 
 static inline void rxe_odp_exit(void)
+{
+}
+
+static inline void rxe_odp_dev_dealloc(void)
 {
 }
 
