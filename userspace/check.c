@@ -2,6 +2,7 @@
 /*
  * Data patterns and result lines for the data tests: see check.h.
  */
+#include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -117,6 +118,14 @@ void expect(bool ok, const char *fmt, ...)
 	fflush(stdout);
 	if (!ok)
 		failures++;
+}
+
+void sleep_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
 }
 
 long long now_us(void)

@@ -39,6 +39,9 @@ void expect(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)))
 /* Failures counted by expect() so far. */
 int expect_failures(void);
 
+/* Sleep @ms milliseconds, signals or not. */
+void sleep_ms(long ms);
+
 /* Microseconds on CLOCK_MONOTONIC, and the same in milliseconds. */
 long long now_us(void);
 

@@ -86,14 +86,6 @@ struct progress {
 
 static struct loopback_opts opts = { .dev = "rxe0", .gid_index = 1 };
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
 /* --- the child --- */
 
 static void __attribute__((noreturn, format(printf, 2, 3)))

@@ -125,14 +125,6 @@
 static struct loopback_opts opts = { .dev = "rxe0", .gid_index = 1 };
 static size_t page, file_size;
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
 /* --- the FUSE file system --- */
 
 struct stallfs {
@@ -623,16 +615,22 @@ static void rig_close(struct rig *r)
 		rmdir(r->dir);
 }
 
+/* Why the cases cannot run here, or NULL. */
+static const char *no_stall(void)
+{
+	const char *why = no_fuse();
+
+	return why ? why : no_odp();
+}
+
 FIXTURE(stall) {
 	struct rig r;
 };
 
 FIXTURE_SETUP(stall)
 {
-	const char *why = no_fuse();
+	const char *why = no_stall();
 
-	if (!why)
-		why = no_odp();
 	if (why)
 		SKIP(return, "%s", why);
 	ASSERT_EQ(0, rig_open(&self->r)) {
@@ -1054,10 +1052,8 @@ FIXTURE_VARIANT_ADD(stall_kill, held) {
 
 FIXTURE_SETUP(stall_kill)
 {
-	const char *why = no_fuse();
+	const char *why = no_stall();
 
-	if (!why)
-		why = no_odp();
 	if (why)
 		SKIP(return, "%s", why);
 	self->sh = mmap(NULL, sizeof(*self->sh), PROT_READ | PROT_WRITE,
