@@ -31,14 +31,14 @@ static struct ibv_context *open_by_name(const char *name)
 	return ctx;
 }
 
-static struct ibv_qp *create_rc_qp(struct loopback *lb)
+static struct ibv_qp *create_qp(struct loopback *lb, enum ibv_qp_type type)
 {
 	struct ibv_qp_init_attr_ex attr = {
 		.send_cq = lb->cq,
 		.recv_cq = lb->cq,
 		.srq = lb->srq,
 		.cap = LOOPBACK_QP_CAP,
-		.qp_type = IBV_QPT_RC,
+		.qp_type = type,
 		.sq_sig_all = 1,
 		.comp_mask = IBV_QP_INIT_ATTR_PD,
 		.pd = lb->pd,
@@ -110,10 +110,27 @@ static int to_init(struct loopback *lb, struct ibv_qp *qp)
 		.port_num = lb->port,
 		.qp_access_flags = IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
 				   IBV_ACCESS_REMOTE_ATOMIC,
+		.qkey = LOOPBACK_QKEY,
 	};
+	/* A UD QP takes a Q_Key where an RC one takes remote access rights. */
+	int what = qp->qp_type == IBV_QPT_UD ? IBV_QP_QKEY : IBV_QP_ACCESS_FLAGS;
 
 	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
-			     IBV_QP_PORT | IBV_QP_ACCESS_FLAGS);
+			     IBV_QP_PORT | what);
+}
+
+/* The path to the port's loopback GID, from and to the same port. */
+static struct ibv_ah_attr ah_attr(struct loopback *lb, uint8_t hop_limit)
+{
+	return (struct ibv_ah_attr){
+		.is_global = 1,
+		.grh = {
+			.dgid = lb->gid,
+			.sgid_index = lb->gid_index,
+			.hop_limit = hop_limit,
+		},
+		.port_num = lb->port,
+	};
 }
 
 static int to_rtr(struct loopback *lb, struct ibv_qp *qp, uint32_t dest)
@@ -124,15 +141,7 @@ static int to_rtr(struct loopback *lb, struct ibv_qp *qp, uint32_t dest)
 		.dest_qp_num = dest,
 		.max_dest_rd_atomic = 16,
 		.min_rnr_timer = 12,
-		.ah_attr = {
-			.is_global = 1,
-			.grh = {
-				.dgid = lb->gid,
-				.sgid_index = lb->gid_index,
-				.hop_limit = 1,
-			},
-			.port_num = lb->port,
-		},
+		.ah_attr = ah_attr(lb, 1),
 	};
 
 	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
@@ -155,17 +164,27 @@ static int to_rts(struct loopback *lb, struct ibv_qp *qp)
 			     IBV_QP_MAX_QP_RD_ATOMIC);
 }
 
-int loopback_connect(struct loopback *lb)
+/* Both QPs, of @type, in INIT. */
+static int create_pair(struct loopback *lb, enum ibv_qp_type type)
 {
 	int i;
 
 	for (i = 0; i < 2; i++) {
-		lb->qp[i] = create_rc_qp(lb);
+		lb->qp[i] = create_qp(lb, type);
 		if (!lb->qp[i] || to_init(lb, lb->qp[i])) {
 			perror("create/init qp");
 			return -1;
 		}
 	}
+	return 0;
+}
+
+int loopback_connect(struct loopback *lb)
+{
+	int i;
+
+	if (create_pair(lb, IBV_QPT_RC))
+		return -1;
 	for (i = 0; i < 2; i++) {
 		errno = 0;
 		if (to_rtr(lb, lb->qp[i], lb->qp[!i]->qp_num) || to_rts(lb, lb->qp[i])) {
@@ -176,10 +195,48 @@ int loopback_connect(struct loopback *lb)
 	return 0;
 }
 
+/* A UD QP from INIT to RTS: no peer, no path; the AH names the peer. */
+static int ud_to_rts(struct ibv_qp *qp)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RTR };
+
+	if (ibv_modify_qp(qp, &a, IBV_QP_STATE))
+		return -1;
+	a.qp_state = IBV_QPS_RTS;
+	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN);
+}
+
+int loopback_connect_ud(struct loopback *lb)
+{
+	struct ibv_ah_attr ah = ah_attr(lb, 64);
+
+	if (create_pair(lb, IBV_QPT_UD))
+		return -1;
+	if (ud_to_rts(lb->qp[0]) || ud_to_rts(lb->qp[1])) {
+		perror("UD QP to RTS");
+		return -1;
+	}
+	lb->ah = ibv_create_ah(lb->pd, &ah);
+	if (!lb->ah) {
+		perror("ibv_create_ah");
+		return -1;
+	}
+	return 0;
+}
+
+void loopback_ud_dest(struct loopback *lb, struct ibv_send_wr *wr)
+{
+	wr->wr.ud.ah = lb->ah;
+	wr->wr.ud.remote_qpn = lb->qp[1]->qp_num;
+	wr->wr.ud.remote_qkey = LOOPBACK_QKEY;
+}
+
 void loopback_close(struct loopback *lb)
 {
 	int i;
 
+	if (lb->ah)
+		ibv_destroy_ah(lb->ah);
 	for (i = 0; i < 2; i++)
 		if (lb->qp[i])
 			ibv_destroy_qp(lb->qp[i]);

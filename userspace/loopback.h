@@ -2,7 +2,8 @@
 /*
  * Two RC queue pairs on one device, connected to each other through the
  * port's loopback GID: the smallest setup that moves data through every
- * verb (WRITE, READ, SEND, atomics) with both ends in one process.
+ * verb (WRITE, READ, SEND, atomics) with both ends in one process. Or two
+ * UD queue pairs and an address handle for that GID (loopback_connect_ud()).
  */
 #ifndef LOOPBACK_H
 #define LOOPBACK_H
@@ -21,11 +22,15 @@
 	.max_send_sge = 1, .max_recv_sge = 1,				\
 }
 
+/* The Q_Key of the UD QPs loopback_connect_ud() makes. */
+#define LOOPBACK_QKEY 0x11111111u
+
 struct loopback {
 	struct ibv_context *ctx;
 	struct ibv_pd *pd;
 	struct ibv_cq *cq;
 	struct ibv_qp *qp[2];	/* qp[0] is the requester, qp[1] the responder */
+	struct ibv_ah *ah;	/* UD: reaches either QP through the GID */
 	struct ibv_srq *srq;	/* if set before loopback_connect(), both QPs
 				 * receive through it; loopback_close() frees it */
 	uint8_t timeout;	/* if set before loopback_connect(): the QPs'
@@ -57,6 +62,16 @@ void loopback_take_opts(int *argc, char ***argv, struct loopback_opts *o);
 int loopback_open(struct loopback *lb, const struct loopback_opts *o);
 int loopback_connect(struct loopback *lb);
 void loopback_close(struct loopback *lb);
+
+/*
+ * Instead of loopback_connect(): two UD QPs in RTS with the Q_Key
+ * LOOPBACK_QKEY, and lb->ah for the port's loopback GID, which
+ * loopback_close() destroys. loopback_reconnect() does not apply.
+ */
+int loopback_connect_ud(struct loopback *lb);
+
+/* Address @wr, a UD send to be posted on lb->qp[0], to lb->qp[1]. */
+void loopback_ud_dest(struct loopback *lb, struct ibv_send_wr *wr);
 
 /* Deregister @mr, if there is one (a fixture's teardown after a failure). */
 void loopback_dereg(struct ibv_mr *mr);

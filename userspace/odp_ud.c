@@ -38,7 +38,6 @@
 #include "loopback.h"
 
 #define GRH_LEN		40
-#define QKEY		0x11111111u
 #define SLOT_PAGES	2	/* each message gets fresh pages at both ends */
 #define NCOLD		24	/* messages into cold receive buffers */
 #define NZERO		8	/* messages from cold send buffers */
@@ -51,7 +50,6 @@
 
 struct ud {
 	struct loopback lb;	/* lb.qp[0] sends, lb.qp[1] receives */
-	struct ibv_ah *ah;
 	size_t page, mtu;	/* mtu: the largest UD payload */
 	size_t size;		/* of each buffer */
 	unsigned char *sbuf, *rbuf;
@@ -79,65 +77,6 @@ static struct ibv_mr *reg(struct ud *u, void *buf, bool odp)
 		exit(1);
 	}
 	return mr;
-}
-
-static struct ibv_qp *create_ud_qp(struct ud *u)
-{
-	struct ibv_qp_init_attr attr = {
-		.send_cq = u->lb.cq,
-		.recv_cq = u->lb.cq,
-		.cap = LOOPBACK_QP_CAP,
-		.qp_type = IBV_QPT_UD,
-		.sq_sig_all = 1,
-	};
-
-	return ibv_create_qp(u->lb.pd, &attr);
-}
-
-static int ud_to_rts(struct ud *u, struct ibv_qp *qp)
-{
-	struct ibv_qp_attr a = {
-		.qp_state = IBV_QPS_INIT,
-		.port_num = u->lb.port,
-		.qkey = QKEY,
-	};
-
-	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
-			  IBV_QP_PORT | IBV_QP_QKEY))
-		return -1;
-	a.qp_state = IBV_QPS_RTR;
-	if (ibv_modify_qp(qp, &a, IBV_QP_STATE))
-		return -1;
-	a.qp_state = IBV_QPS_RTS;
-	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN);
-}
-
-static int ud_connect(struct ud *u)
-{
-	struct ibv_ah_attr ah = {
-		.is_global = 1,
-		.grh = {
-			.dgid = u->lb.gid,
-			.sgid_index = u->lb.gid_index,
-			.hop_limit = 64,
-		},
-		.port_num = u->lb.port,
-	};
-	int i;
-
-	for (i = 0; i < 2; i++) {
-		u->lb.qp[i] = create_ud_qp(u);
-		if (!u->lb.qp[i] || ud_to_rts(u, u->lb.qp[i])) {
-			perror("UD QP");
-			return -1;
-		}
-	}
-	u->ah = ibv_create_ah(u->lb.pd, &ah);
-	if (!u->ah) {
-		perror("ibv_create_ah");
-		return -1;
-	}
-	return 0;
 }
 
 /* --- what a receive buffer must hold --- */
@@ -275,14 +214,10 @@ static bool post_send(struct ud *u, const struct msg *m, uint64_t id)
 		.num_sge = 1,
 		.opcode = m->imm ? IBV_WR_SEND_WITH_IMM : IBV_WR_SEND,
 		.imm_data = htonl(m->seed),
-		.wr.ud = {
-			.ah = u->ah,
-			.remote_qpn = u->lb.qp[1]->qp_num,
-			.remote_qkey = QKEY,
-		},
 	};
 	struct ibv_send_wr *bad;
 
+	loopback_ud_dest(&u->lb, &wr);
 	if (ibv_post_send(u->lb.qp[0], &wr, &bad)) {
 		perror("ibv_post_send");
 		return false;
@@ -367,7 +302,7 @@ FIXTURE_SETUP(ud)
 						 IBV_ODP_SUPPORT_RECV))
 		SKIP(return, "%s does not advertise UD ODP for SEND and RECV",
 		     opts.dev);
-	ASSERT_EQ(0, ud_connect(u));
+	ASSERT_EQ(0, loopback_connect_ud(&u->lb));
 	u->page = sysconf(_SC_PAGESIZE);
 	u->mtu = 128u << u->lb.mtu;	/* IBV_MTU_256 is 1 */
 	u->size = (NCOLD + NZERO) * SLOT_PAGES * u->page;
@@ -385,8 +320,6 @@ FIXTURE_TEARDOWN(ud)
 
 	loopback_dereg(u->smr);
 	loopback_dereg(u->rmr);
-	if (u->ah)
-		ibv_destroy_ah(u->ah);
 	loopback_close(&u->lb);
 	munmap(u->sbuf, u->size);
 	munmap(u->rbuf, u->size);

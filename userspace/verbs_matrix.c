@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 /*
- * verbs_matrix: every RC opcode rxe supports, at the lengths where packet
- * and page boundaries fall, through pinned MRs, ODP MRs and, for zero
- * bytes, no MR at all. Each case checks the completion status of both
- * ends and every byte of the destination, its surroundings and the source.
- * The base kernel's rxe completes every case here successfully; so must
- * ours, ODP or not.
+ * verbs_matrix: every RC opcode rxe supports, and UD SEND, at the lengths
+ * where packet and page boundaries fall, through pinned MRs, ODP MRs and,
+ * for zero bytes, no MR at all. Each case checks the completion status of
+ * both ends and every byte of the destination, its surroundings and the
+ * source. The base kernel's rxe completes every RC case here successfully;
+ * so must ours, ODP or not.
  *
  *   verbs_matrix [-d ib_dev] [-g gid_idx] [kselftest harness options]
  *
@@ -17,11 +17,20 @@
  * no rkey and address at all (IBTA C9-88): the "none" variants send rkey
  * 0, address 0 and no SGE.
  *
+ * UD SEND and SEND with immediate at 0, 1, MTU-1, MTU and MTU+1 bytes,
+ * pinned, ODP and (for zero bytes) with no SGE at either end, check the
+ * receive completion (GRH flag, source QP, length with the 40-byte GRH
+ * area) and the payload after that area, which crosses a page boundary as
+ * the area does. Where base rxe completes the send and never the receive
+ * (MTU+1: no packet goes out; no SGE: no room for the GRH, the message is
+ * dropped), so must ours.
+ *
  * Atomics through a pinned and an ODP MR over the same memory, from two
  * requesters at once, lose no update.
  *
  * Not here: FLUSH, which Debian 12's libibverbs (rdma-core 44) cannot
- * post (it has no IBV_WR_FLUSH), and UD, which odp_ud covers.
+ * post (it has no IBV_WR_FLUSH), and the GRH area's contents and longer
+ * UD runs, which odp_ud checks.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -103,77 +112,97 @@ static int wait_all(struct loopback *lb, struct ibv_wc *wc, int n)
 
 /* --- SEND, WRITE and READ at every length --- */
 
+/* A pair and two buffers: also what the UD cases run on. */
 FIXTURE(xfer) {
 	struct loopback lb;
-	size_t page, len, buflen;
+	size_t page, mtu, len, buflen;
 	size_t soff, doff;		/* where the data starts in src, dst */
 	unsigned char *src, *dst;
 	struct ibv_mr *smr, *dmr;
 	struct ibv_sge ssge, dsge;	/* over the data, when there is an MR */
 };
 
-FIXTURE_VARIANT(xfer) {
-	enum mr_kind kind;
-	int mtus;			/* length = mtus * MTU + extra */
-	int extra;
-};
+/* A fixture's variants: mtus * MTU + extra bytes in memory of a kind. */
+#define LENGTH_VARIANT(f)						\
+	FIXTURE_VARIANT(f) {						\
+		enum mr_kind kind;					\
+		int mtus;						\
+		int extra;						\
+	}
 
-#define XFER(name, k, m, e) \
-	FIXTURE_VARIANT_ADD(xfer, name) { .kind = k, .mtus = m, .extra = e }
+#define LENGTH(f, name, k, m, e) \
+	FIXTURE_VARIANT_ADD(f, name) { .kind = k, .mtus = m, .extra = e }
 
-XFER(pinned_0, MR_PINNED, 0, 0);
-XFER(pinned_1, MR_PINNED, 0, 1);
-XFER(pinned_mtu_less_1, MR_PINNED, 1, -1);
-XFER(pinned_mtu, MR_PINNED, 1, 0);
-XFER(pinned_mtu_plus_1, MR_PINNED, 1, 1);
-XFER(pinned_multi, MR_PINNED, 5, 123);
-XFER(odp_0, MR_ODP, 0, 0);
-XFER(odp_1, MR_ODP, 0, 1);
-XFER(odp_mtu_less_1, MR_ODP, 1, -1);
-XFER(odp_mtu, MR_ODP, 1, 0);
-XFER(odp_mtu_plus_1, MR_ODP, 1, 1);
-XFER(odp_multi, MR_ODP, 5, 123);
-XFER(none_0, MR_NONE, 0, 0);
+/* 0, 1, MTU-1, MTU and MTU+1 bytes: variants <name>_0 .. <name>_mtu_plus_1. */
+#define PACKET_LENGTHS(f, name, k)					\
+	LENGTH(f, name##_0, k, 0, 0);					\
+	LENGTH(f, name##_1, k, 0, 1);					\
+	LENGTH(f, name##_mtu_less_1, k, 1, -1);				\
+	LENGTH(f, name##_mtu, k, 1, 0);					\
+	LENGTH(f, name##_mtu_plus_1, k, 1, 1)
 
-FIXTURE_SETUP(xfer)
+LENGTH_VARIANT(xfer);
+PACKET_LENGTHS(xfer, pinned, MR_PINNED);
+LENGTH(xfer, pinned_multi, MR_PINNED, 5, 123);
+PACKET_LENGTHS(xfer, odp, MR_ODP);
+LENGTH(xfer, odp_multi, MR_ODP, 5, 123);
+LENGTH(xfer, none_0, MR_NONE, 0, 0);
+
+/*
+ * The rest of a set-up once self->lb, page, len and doff are set: src and
+ * dst, cold, the pattern in src (at another page offset than the data in
+ * dst), MRs of @kind over both, and SGEs over the data in src and over
+ * @dlen bytes of dst.
+ */
+static void map_bufs(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(xfer) *self, enum mr_kind kind, size_t dlen)
 {
-	int mtu;
+	size_t end;
 
-	open_pair(_metadata, &self->lb, variant->kind, 0);
-	mtu = 128 << self->lb.mtu;
-	self->page = sysconf(_SC_PAGESIZE);
-	self->len = (size_t)variant->mtus * mtu + variant->extra;
-	/* Different page offsets on the two sides. */
 	self->soff = self->page - 3;
-	self->doff = self->page - 5;
-	self->buflen = (self->soff + self->len + 2 * self->page) &
-		       ~(self->page - 1);
+	end = self->soff + self->len;
+	if (end < self->doff + dlen)
+		end = self->doff + dlen;
+	self->buflen = (end + 2 * self->page) & ~(self->page - 1);
 	self->src = map_anon(NULL, self->buflen);
 	self->dst = map_anon(NULL, self->buflen);
 	ASSERT_NE(NULL, self->src);
 	ASSERT_NE(NULL, self->dst);
 	pattern_fill_at(self->src + self->soff, self->len, SEED, 0);
-	self->smr = reg(_metadata, &self->lb, self->src, self->buflen,
-			variant->kind);
-	self->dmr = reg(_metadata, &self->lb, self->dst, self->buflen,
-			variant->kind);
-	ASSERT_EQ(variant->kind == MR_NONE, self->smr == NULL);
-	ASSERT_EQ(variant->kind == MR_NONE, self->dmr == NULL);
+	self->smr = reg(_metadata, &self->lb, self->src, self->buflen, kind);
+	self->dmr = reg(_metadata, &self->lb, self->dst, self->buflen, kind);
+	ASSERT_EQ(kind == MR_NONE, self->smr == NULL);
+	ASSERT_EQ(kind == MR_NONE, self->dmr == NULL);
 	if (self->smr) {
 		self->ssge = (struct ibv_sge){ (uintptr_t)self->src + self->soff,
 					       self->len, self->smr->lkey };
 		self->dsge = (struct ibv_sge){ (uintptr_t)self->dst + self->doff,
-					       self->len, self->dmr->lkey };
+					       dlen, self->dmr->lkey };
 	}
 }
 
-FIXTURE_TEARDOWN(xfer)
+static void unmap_bufs(FIXTURE_DATA(xfer) *self)
 {
 	loopback_dereg(self->smr);
 	loopback_dereg(self->dmr);
 	loopback_close(&self->lb);
 	munmap(self->src, self->buflen);
 	munmap(self->dst, self->buflen);
+}
+
+FIXTURE_SETUP(xfer)
+{
+	open_pair(_metadata, &self->lb, variant->kind, 0);
+	self->mtu = 128 << self->lb.mtu;
+	self->page = sysconf(_SC_PAGESIZE);
+	self->len = (size_t)variant->mtus * self->mtu + variant->extra;
+	self->doff = self->page - 5;
+	map_bufs(_metadata, self, variant->kind, self->len);
+}
+
+FIXTURE_TEARDOWN(xfer)
+{
+	unmap_bufs(self);
 }
 
 /* The destination holds the data and nothing around it changed. */
@@ -190,41 +219,54 @@ static void expect_landed(struct __test_metadata *_metadata,
 				     0, "source"));
 }
 
-static void post_recv(struct __test_metadata *_metadata,
-		      FIXTURE_DATA(xfer) *self, uint64_t wr_id)
+/* A receive on the responder into @sge, or with no SGE when @sge is NULL. */
+static void post_recv(struct __test_metadata *_metadata, struct loopback *lb,
+		      struct ibv_sge *sge, uint64_t wr_id)
 {
 	struct ibv_recv_wr wr = {
 		.wr_id = wr_id,
-		.sg_list = &self->dsge,
-		.num_sge = self->dmr ? 1 : 0,
+		.sg_list = sge,
+		.num_sge = sge ? 1 : 0,
 	}, *bad;
 
-	ASSERT_EQ(0, ibv_post_recv(self->lb.qp[1], &wr, &bad));
+	ASSERT_EQ(0, ibv_post_recv(lb->qp[1], &wr, &bad));
 }
 
-static void post_send(struct __test_metadata *_metadata,
-		      FIXTURE_DATA(xfer) *self, struct ibv_send_wr *wr)
+static void post_send(struct __test_metadata *_metadata, struct loopback *lb,
+		      struct ibv_send_wr *wr)
 {
 	struct ibv_send_wr *bad;
 
 	wr->wr_id = 0;
-	ASSERT_EQ(0, ibv_post_send(self->lb.qp[0], wr, &bad));
+	ASSERT_EQ(0, ibv_post_send(lb->qp[0], wr, &bad));
+}
+
+/* The destination's SGE, or NULL for no MR. */
+static struct ibv_sge *dst_sge(FIXTURE_DATA(xfer) *self)
+{
+	return self->dmr ? &self->dsge : NULL;
+}
+
+/* A SEND (with immediate data if @imm) of the source's data. */
+static struct ibv_send_wr send_wr(FIXTURE_DATA(xfer) *self, bool imm)
+{
+	return (struct ibv_send_wr){
+		.sg_list = &self->ssge,
+		.num_sge = self->smr ? 1 : 0,
+		.opcode = imm ? IBV_WR_SEND_WITH_IMM : IBV_WR_SEND,
+		.imm_data = htobe32(IMM),
+	};
 }
 
 /* A SEND (with or without immediate data) into a posted receive. */
 static void do_send(struct __test_metadata *_metadata,
 		    FIXTURE_DATA(xfer) *self, bool imm)
 {
-	struct ibv_send_wr wr = {
-		.sg_list = &self->ssge,
-		.num_sge = self->smr ? 1 : 0,
-		.opcode = imm ? IBV_WR_SEND_WITH_IMM : IBV_WR_SEND,
-		.imm_data = htobe32(IMM),
-	};
+	struct ibv_send_wr wr = send_wr(self, imm);
 	struct ibv_wc wc[2] = {};
 
-	post_recv(_metadata, self, 1);
-	post_send(_metadata, self, &wr);
+	post_recv(_metadata, &self->lb, dst_sge(self), 1);
+	post_send(_metadata, &self->lb, &wr);
 	ASSERT_EQ(0, wait_all(&self->lb, wc, 2));
 	EXPECT_EQ(IBV_WC_SUCCESS, wc[0].status)
 		TH_LOG("send: %s", wc_status_name(wc[0].status));
@@ -255,8 +297,8 @@ static void do_write(struct __test_metadata *_metadata,
 	struct ibv_wc wc[2] = {};
 
 	if (imm)
-		post_recv(_metadata, self, 1);
-	post_send(_metadata, self, &wr);
+		post_recv(_metadata, &self->lb, dst_sge(self), 1);
+	post_send(_metadata, &self->lb, &wr);
 	ASSERT_EQ(0, wait_all(&self->lb, wc, imm ? 2 : 1));
 	ASSERT_EQ(IBV_WC_SUCCESS, wc[0].status)
 		TH_LOG("write: %s", wc_status_name(wc[0].status));
@@ -303,11 +345,146 @@ TEST_F(xfer, read)
 	};
 	struct ibv_wc wc = {};
 
-	post_send(_metadata, self, &wr);
+	post_send(_metadata, &self->lb, &wr);
 	ASSERT_EQ(0, wait_all(&self->lb, &wc, 1));
 	ASSERT_EQ(IBV_WC_SUCCESS, wc.status)
 		TH_LOG("read: %s", wc_status_name(wc.status));
 	expect_landed(_metadata, self);
+}
+
+/* --- UD: SEND into a receive that starts with the GRH area --- */
+
+#define GRH_LEN		sizeof(struct ibv_grh)	/* 40, before every payload */
+#define QUIET_MS	1000	/* no receive completion for this long */
+
+/* The xfer fixture's pair and buffers, the pair UD. */
+FIXTURE(ud) {
+	FIXTURE_DATA(xfer) x;
+};
+
+LENGTH_VARIANT(ud);
+PACKET_LENGTHS(ud, pinned, MR_PINNED);
+PACKET_LENGTHS(ud, odp, MR_ODP);
+LENGTH(ud, none_0, MR_NONE, 0, 0);
+
+FIXTURE_SETUP(ud)
+{
+	FIXTURE_DATA(xfer) *x = &self->x;
+
+	ASSERT_EQ(0, loopback_open(&x->lb, &opts));
+	ASSERT_EQ(0, loopback_connect_ud(&x->lb));
+	if (variant->kind == MR_ODP)
+		ASSERT_TRUE(loopback_has_odp_ud(&x->lb, IBV_ODP_SUPPORT_SEND |
+						IBV_ODP_SUPPORT_RECV))
+			TH_LOG("%s does not advertise UD ODP", opts.dev);
+	/* rxe's UD limit is the port's MTU, which is also its active MTU. */
+	x->mtu = 128 << x->lb.mtu;
+	x->page = sysconf(_SC_PAGESIZE);
+	x->len = (size_t)variant->mtus * x->mtu + variant->extra;
+	/* The GRH area across dst's first page boundary, an MTU the next. */
+	x->doff = x->page - GRH_LEN / 2;
+	/*
+	 * Room for one byte more than a UD payload may hold, so that an
+	 * MTU+1 message that went out would land, not be dropped.
+	 */
+	map_bufs(_metadata, x, variant->kind, GRH_LEN + x->mtu + 1);
+}
+
+FIXTURE_TEARDOWN(ud)
+{
+	unmap_bufs(&self->x);
+}
+
+/* A receive completion for @len bytes from qp[0], the GRH area first. */
+static void expect_ud_recv(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(xfer) *self, const struct ibv_wc *wc,
+			   size_t len, bool imm)
+{
+	ASSERT_EQ(IBV_WC_SUCCESS, wc->status)
+		TH_LOG("recv: %s", wc_status_name(wc->status));
+	EXPECT_EQ(IBV_WC_RECV, wc->opcode);
+	EXPECT_EQ(GRH_LEN + len, wc->byte_len);
+	EXPECT_TRUE(wc->wc_flags & IBV_WC_GRH);
+	EXPECT_EQ(imm, !!(wc->wc_flags & IBV_WC_WITH_IMM));
+	if (imm)
+		EXPECT_EQ(IMM, be32toh(wc->imm_data));
+	EXPECT_EQ(self->lb.qp[0]->qp_num, wc->src_qp);
+}
+
+/*
+ * The first @len bytes of the source follow the GRH area (whose contents
+ * odp_ud checks), nothing else in dst was written and the source is as it
+ * was. @len 0 with @grh false: dst was not written at all.
+ */
+static void expect_ud_landed(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(xfer) *self, size_t len, bool grh)
+{
+	size_t at = self->doff + (grh ? GRH_LEN : 0);
+
+	EXPECT_TRUE(bytes_check(self->dst, self->doff, 0, "before the GRH"));
+	EXPECT_TRUE(pattern_check_at(self->dst + at, len, SEED, 0, "payload"));
+	EXPECT_TRUE(bytes_check(self->dst + at + len, self->buflen - at - len,
+				0, "after the payload"));
+	EXPECT_TRUE(pattern_check_at(self->src + self->soff, self->len, SEED,
+				     0, "source"));
+}
+
+/* A UD SEND (with or without immediate data) into a posted receive. */
+static void do_ud_send(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(xfer) *self, bool imm)
+{
+	struct ibv_send_wr wr = send_wr(self, imm);
+	struct ibv_wc wc[2] = {};
+
+	loopback_ud_dest(&self->lb, &wr);
+	post_recv(_metadata, &self->lb, dst_sge(self), 1);
+	post_send(_metadata, &self->lb, &wr);
+	if (self->dmr && self->len <= self->mtu) {
+		ASSERT_EQ(0, wait_all(&self->lb, wc, 2));
+		EXPECT_EQ(IBV_WC_SUCCESS, wc[0].status)
+			TH_LOG("send: %s", wc_status_name(wc[0].status));
+		expect_ud_recv(_metadata, self, &wc[1], self->len, imm);
+		expect_ud_landed(_metadata, self, self->len, true);
+		return;
+	}
+
+	/*
+	 * What base rxe does with the rest, its sends succeeding and its
+	 * receives never completing. More than an MTU: rxe_requester() emits
+	 * no packet and completes the send successfully (IBTA C10-93.1.1).
+	 * No SGE in the receive: rxe_resp_check_length() finds no room for
+	 * the GRH, and a UD QP without an SRQ drops the message (class D),
+	 * leaving the receive posted.
+	 */
+	ASSERT_EQ(0, wait_all(&self->lb, wc, 1));
+	EXPECT_EQ(IBV_WC_SUCCESS, wc[0].status)
+		TH_LOG("send: %s", wc_status_name(wc[0].status));
+	EXPECT_NE(0, loopback_poll(&self->lb, &wc[1], QUIET_MS))
+		TH_LOG("a receive completed: %s, %u bytes",
+		       wc_status_name(wc[1].status), wc[1].byte_len);
+	expect_ud_landed(_metadata, self, 0, false);
+	if (!self->dmr)
+		return;
+
+	/* The receive is still there for the next message, which fits. */
+	self->ssge.length = 1;
+	wr.opcode = IBV_WR_SEND;
+	post_send(_metadata, &self->lb, &wr);
+	ASSERT_EQ(0, wait_all(&self->lb, wc, 2));
+	EXPECT_EQ(IBV_WC_SUCCESS, wc[0].status)
+		TH_LOG("send: %s", wc_status_name(wc[0].status));
+	expect_ud_recv(_metadata, self, &wc[1], 1, false);
+	expect_ud_landed(_metadata, self, 1, true);
+}
+
+TEST_F(ud, send)
+{
+	do_ud_send(_metadata, &self->x, false);
+}
+
+TEST_F(ud, send_imm)
+{
+	do_ud_send(_metadata, &self->x, true);
 }
 
 /* --- atomics: compare-and-swap, fetch-and-add, ATOMIC WRITE --- */
