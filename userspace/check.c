@@ -178,16 +178,20 @@ const char *wc_status_name(int st)
 
 long proc_field(const char *path, const char *key)
 {
-	char line[256], fmt[64];
+	size_t klen = strlen(key);
+	char line[256];
 	long n = -1;
 	FILE *f = fopen(path, "r");
 
 	if (!f)
 		return -1;
-	snprintf(fmt, sizeof(fmt), "%s: %%ld", key);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, fmt, &n) == 1)
-			break;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, key, klen) ||
+		    (line[klen] != ':' && line[klen] != ' '))
+			continue;
+		n = strtol(line + klen + 1, NULL, 10);
+		break;
+	}
 	fclose(f);
 	return n;
 }

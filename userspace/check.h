@@ -67,7 +67,10 @@ void munmap_hole(void *addr, size_t len);
 /* A completion status by name; a negative @st means no completion came. */
 const char *wc_status_name(int st);
 
-/* The number after "@key:" in a /proc file such as /proc/meminfo, or -1. */
+/*
+ * The number after "@key:" in a /proc file such as /proc/meminfo, or after
+ * "@key " in a cgroup's memory.stat; -1 without one.
+ */
 long proc_field(const char *path, const char *key);
 
 /*

@@ -4,7 +4,7 @@
  *
  * An ODP umem describes a range of a process's address space that a device
  * reaches without pinning it. Each page of the range (of 1 << page_shift
- * bytes) has one entry in dma_list: zero while the device has no
+ * bytes) has one entry, ib_umem_odp_entry(): zero while the device has no
  * translation for it, otherwise the DMA address of the page with the access
  * the device was granted in its two low bits. Entries are filled by
  * ib_umem_odp_map_dma_and_lock() and emptied by
@@ -21,7 +21,7 @@
 #include <rdma/ib_umem.h>
 #include <rdma/ib_verbs.h>
 
-/* Access bits kept in the low bits of a dma_list entry. */
+/* Access bits kept in the low bits of an entry. */
 #define ODP_READ_ALLOWED_BIT	BIT_ULL(0)
 #define ODP_WRITE_ALLOWED_BIT	BIT_ULL(1)
 #define ODP_DMA_ADDR_MASK	(~(ODP_READ_ALLOWED_BIT | ODP_WRITE_ALLOWED_BIT))
@@ -33,6 +33,10 @@
 #define IB_UMEM_ODP_CHILD_SHIFT	27
 #define IB_UMEM_ODP_CHILD_SIZE	BIT(IB_UMEM_ODP_CHILD_SHIFT)
 
+/* Entries per leaf of the translation table (struct ib_umem_odp). */
+#define IB_UMEM_ODP_LEAF_SHIFT	9
+#define IB_UMEM_ODP_LEAF_ENTRIES	BIT(IB_UMEM_ODP_LEAF_SHIFT)
+
 struct ib_umem_odp {
 	struct ib_umem umem;
 	/* Covers [ib_umem_start(), ib_umem_end()); unused in an implicit root. */
@@ -40,17 +44,20 @@ struct ib_umem_odp {
 	/* The thread group that registered the memory. */
 	struct pid *tgid;
 
-	/* Serializes filling and emptying dma_list and page_list. */
+	/* Serializes filling and emptying the translation table. */
 	struct mutex umem_mutex;
 
-	/* One entry per page: DMA address | ODP_*_ALLOWED_BIT, or 0. */
-	dma_addr_t *dma_list;
 	/*
-	 * The page behind each mapped entry, kept only for devices whose DMA
-	 * address does not lead back to the page; NULL for the others.
+	 * The translation table: leaves of IB_UMEM_ODP_LEAF_ENTRIES entries
+	 * (DMA address | ODP_*_ALLOWED_BIT, or 0), each followed, for devices
+	 * whose DMA address does not lead back to the page, by the pages
+	 * behind them. The table and each leaf are allocated by the first
+	 * fault that needs them, so memory follows what the device touched,
+	 * never one allocation the size of the range; NULL until then.
+	 * Read with ib_umem_odp_entry(), under umem_mutex.
 	 */
-	struct page **page_list;
-	/* Number of non-zero dma_list entries. */
+	dma_addr_t **leaves;
+	/* Number of non-zero entries. */
 	int npages;
 
 	unsigned int page_shift;
@@ -72,7 +79,7 @@ static inline unsigned long ib_umem_start(struct ib_umem_odp *odp)
 	return odp->notifier.interval_tree.start;
 }
 
-/* dma_list index of the page holding @addr (at most ib_umem_end()). */
+/* Entry index of the page holding @addr (at most ib_umem_end()). */
 static inline size_t ib_umem_odp_index(struct ib_umem_odp *odp, unsigned long addr)
 {
 	return (addr - ib_umem_start(odp)) >> odp->page_shift;
@@ -84,10 +91,21 @@ static inline unsigned long ib_umem_end(struct ib_umem_odp *odp)
 	return odp->notifier.interval_tree.last + 1;
 }
 
-/* Number of dma_list entries. */
+/* Number of entries. */
 static inline size_t ib_umem_odp_num_pages(struct ib_umem_odp *odp)
 {
 	return ib_umem_odp_index(odp, ib_umem_end(odp));
+}
+
+/* Entry @idx (below ib_umem_odp_num_pages()); the caller holds umem_mutex. */
+static inline dma_addr_t ib_umem_odp_entry(struct ib_umem_odp *odp, size_t idx)
+{
+	dma_addr_t *leaf;
+
+	if (!odp->leaves)
+		return 0;
+	leaf = odp->leaves[idx >> IB_UMEM_ODP_LEAF_SHIFT];
+	return leaf ? leaf[idx & (IB_UMEM_ODP_LEAF_ENTRIES - 1)] : 0;
 }
 
 static inline struct ib_umem_odp *to_ib_umem_odp(struct ib_umem *umem)

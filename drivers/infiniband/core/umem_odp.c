@@ -5,7 +5,7 @@
  * An ODP umem subscribes one interval notifier to the range it covers and
  * pins nothing. A driver asks for translations with
  * ib_umem_odp_map_dma_and_lock(), which faults pages in through
- * hmm_range_fault() and publishes them in dma_list under umem_mutex; the
+ * hmm_range_fault() and publishes them in its entries under umem_mutex; the
  * driver's invalidate callback takes umem_mutex, bumps the notifier's
  * sequence and drops the translations with ib_umem_odp_unmap_dma_pages().
  * That shared mutex is what makes the sequence check in the fault path
@@ -20,6 +20,7 @@
 #include <linux/hmm.h>
 #include <linux/hugetlb.h>
 #include <linux/magic.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/pid.h>
@@ -58,10 +59,20 @@ static struct ib_umem_odp *odp_alloc(struct ib_device *dev,
 	return odp;
 }
 
+static size_t odp_num_leaves(struct ib_umem_odp *odp)
+{
+	return DIV_ROUND_UP(ib_umem_odp_num_pages(odp), IB_UMEM_ODP_LEAF_ENTRIES);
+}
+
 static void odp_free(struct ib_umem_odp *odp)
 {
-	kvfree(odp->page_list);
-	kvfree(odp->dma_list);
+	size_t i;
+
+	if (odp->leaves) {
+		for (i = 0; i < odp_num_leaves(odp); i++)
+			kvfree(odp->leaves[i]);
+		kvfree(odp->leaves);
+	}
 	mutex_destroy(&odp->umem_mutex);
 	put_pid(odp->tgid);
 	mmdrop(odp->umem.owning_mm);
@@ -70,61 +81,101 @@ static void odp_free(struct ib_umem_odp *odp)
 
 /*
  * A device with virtual DMA gets the page's kernel address as its DMA
- * address, and the page is found again from it; others need page_list.
+ * address, and the page is found again from it; others keep the page too.
  */
-static bool odp_needs_page_list(struct ib_device *dev)
+static bool odp_needs_pages(struct ib_umem_odp *odp)
 {
-	return !ib_uses_virt_dma(dev);
+	return !ib_uses_virt_dma(odp->umem.ibdev);
 }
 
-/*
- * The entries are allocated by the first mapping call, not at registration:
- * registering stays O(1) in the size of the range, and a range nothing
- * touches costs no memory. Until then dma_list is NULL and npages 0; every
- * reader holds umem_mutex and, like unmapping, looks at npages first or
- * runs after a mapping call.
- */
-static int odp_alloc_entries(struct ib_umem_odp *odp)
+static dma_addr_t *odp_entry(struct ib_umem_odp *odp, size_t idx)
 {
-	const gfp_t gfp = GFP_KERNEL_ACCOUNT | __GFP_NOWARN;
-	size_t n = ib_umem_odp_num_pages(odp);
-	struct page **pages = NULL;
-	dma_addr_t *dmas;
-
-	if (READ_ONCE(odp->dma_list))
-		return 0;
-	/* Allocated before taking umem_mutex: reclaim may invalidate. */
-	dmas = kvcalloc(n, sizeof(*dmas), gfp);
-	if (dmas && odp_needs_page_list(odp->umem.ibdev))
-		pages = kvcalloc(n, sizeof(*pages), gfp);
-	if (!dmas || (odp_needs_page_list(odp->umem.ibdev) && !pages)) {
-		kvfree(dmas);
-		return -ENOMEM;
-	}
-	mutex_lock(&odp->umem_mutex);
-	if (!odp->dma_list) {
-		odp->page_list = pages;
-		WRITE_ONCE(odp->dma_list, dmas);
-		dmas = NULL;
-		pages = NULL;
-	}
-	mutex_unlock(&odp->umem_mutex);
-	kvfree(pages);
-	kvfree(dmas);
-	return 0;
+	return &odp->leaves[idx >> IB_UMEM_ODP_LEAF_SHIFT]
+			   [idx & (IB_UMEM_ODP_LEAF_ENTRIES - 1)];
 }
 
-/* Entry arrays kvmalloc() could never provide are refused at registration. */
-static bool odp_entries_possible(size_t n)
+/* Where a leaf that keeps pages keeps the page of entry @idx. */
+static struct page **odp_entry_pagep(struct ib_umem_odp *odp, size_t idx)
 {
-	return n <= INT_MAX / sizeof(dma_addr_t);
+	struct page **pages = (struct page **)
+		(odp->leaves[idx >> IB_UMEM_ODP_LEAF_SHIFT] +
+		 IB_UMEM_ODP_LEAF_ENTRIES);
+
+	return &pages[idx & (IB_UMEM_ODP_LEAF_ENTRIES - 1)];
 }
 
 static struct page *odp_entry_page(struct ib_umem_odp *odp, size_t idx)
 {
-	if (odp->page_list)
-		return odp->page_list[idx];
-	return ib_virt_dma_to_page(odp->dma_list[idx] & ODP_DMA_ADDR_MASK);
+	if (odp_needs_pages(odp))
+		return *odp_entry_pagep(odp, idx);
+	return ib_virt_dma_to_page(*odp_entry(odp, idx) & ODP_DMA_ADDR_MASK);
+}
+
+/*
+ * Allocate with umem_mutex not held (reclaim may invalidate, which takes
+ * it) and publish under it, unless a racing fault published first. Both
+ * the table and its leaves are charged to the memory cgroup of the
+ * process whose memory they translate: the fault that allocates them
+ * runs in whatever task the driver faults from, often a kernel worker.
+ */
+static void *odp_alloc_charged(struct ib_umem_odp *odp, size_t n, size_t size)
+{
+	struct mem_cgroup *memcg = get_mem_cgroup_from_mm(odp->umem.owning_mm);
+	struct mem_cgroup *old = set_active_memcg(memcg);
+	void *p = kvcalloc(n, size, GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+
+	set_active_memcg(old);
+	mem_cgroup_put(memcg);
+	return p;
+}
+
+/* Publish *@new at *@slot if that is still empty; free what was not used. */
+static void odp_publish(struct ib_umem_odp *odp, void **slot, void *new)
+{
+	mutex_lock(&odp->umem_mutex);
+	if (!*slot) {
+		WRITE_ONCE(*slot, new);
+		new = NULL;
+	}
+	mutex_unlock(&odp->umem_mutex);
+	kvfree(new);
+}
+
+/*
+ * Make sure the leaves of entries @first .. @last exist. Registration
+ * allocates nothing, so that it stays O(1) in the size of the range and a
+ * range nothing touches costs no memory; readers hold umem_mutex and find
+ * a missing table or leaf empty (ib_umem_odp_entry()), as unmapping does.
+ */
+static int odp_alloc_leaves(struct ib_umem_odp *odp, size_t first, size_t last)
+{
+	size_t leaf_size = sizeof(dma_addr_t) +
+			   (odp_needs_pages(odp) ? sizeof(struct page *) : 0);
+	size_t i;
+	void *p;
+
+	if (!READ_ONCE(odp->leaves)) {
+		p = odp_alloc_charged(odp, odp_num_leaves(odp), sizeof(void *));
+		if (!p)
+			return -ENOMEM;
+		odp_publish(odp, (void **)&odp->leaves, p);
+	}
+	for (i = first >> IB_UMEM_ODP_LEAF_SHIFT;
+	     i <= last >> IB_UMEM_ODP_LEAF_SHIFT; i++) {
+		if (READ_ONCE(odp->leaves[i]))
+			continue;
+		p = odp_alloc_charged(odp, IB_UMEM_ODP_LEAF_ENTRIES, leaf_size);
+		if (!p)
+			return -ENOMEM;
+		odp_publish(odp, (void **)&odp->leaves[i], p);
+	}
+	return 0;
+}
+
+/* A umem counts its mapped entries in an int. */
+static bool odp_entries_possible(size_t n)
+{
+	return n <= INT_MAX;
 }
 
 /* --- geometry --- */
@@ -434,7 +485,7 @@ EXPORT_SYMBOL(ib_umem_odp_get_child);
 /* Drop entry @idx, which is mapped. Called with umem_mutex held. */
 static void odp_unmap_entry(struct ib_umem_odp *odp, size_t idx)
 {
-	dma_addr_t entry = odp->dma_list[idx];
+	dma_addr_t entry = *odp_entry(odp, idx);
 	struct page *page = odp_entry_page(odp, idx);
 
 	ib_dma_unmap_page(odp->umem.ibdev, entry & ODP_DMA_ADDR_MASK,
@@ -446,9 +497,9 @@ static void odp_unmap_entry(struct ib_umem_odp *odp, size_t idx)
 	 */
 	if (entry & ODP_WRITE_ALLOWED_BIT)
 		folio_mark_dirty(page_folio(page));
-	odp->dma_list[idx] = 0;
-	if (odp->page_list)
-		odp->page_list[idx] = NULL;
+	*odp_entry(odp, idx) = 0;
+	if (odp_needs_pages(odp))
+		*odp_entry_pagep(odp, idx) = NULL;
 	odp->npages--;
 }
 
@@ -475,7 +526,10 @@ void ib_umem_odp_unmap_dma_pages(struct ib_umem_odp *umem_odp, u64 start_offset,
 		return;
 	last = ib_umem_odp_index(umem_odp, end - 1);
 	for (idx = ib_umem_odp_index(umem_odp, first); idx <= last; idx++) {
-		if (umem_odp->dma_list[idx])
+		/* Skip a leaf that was never allocated, at once. */
+		if (!umem_odp->leaves[idx >> IB_UMEM_ODP_LEAF_SHIFT])
+			idx |= IB_UMEM_ODP_LEAF_ENTRIES - 1;
+		else if (*odp_entry(umem_odp, idx))
 			odp_unmap_entry(umem_odp, idx);
 	}
 }
@@ -488,13 +542,13 @@ static int odp_map_entry(struct ib_umem_odp *odp, size_t idx,
 	struct ib_device *dev = odp->umem.ibdev;
 	dma_addr_t dma;
 
-	if (odp->dma_list[idx]) {
+	if (*odp_entry(odp, idx)) {
 		/*
 		 * Still the same page: only the access can have grown (a
 		 * read-only PTE made writable needs no invalidation).
 		 */
 		if (odp_entry_page(odp, idx) == page) {
-			odp->dma_list[idx] |= access;
+			*odp_entry(odp, idx) |= access;
 			return 0;
 		}
 		/* A driver that skipped an invalidation: replace the entry. */
@@ -504,9 +558,9 @@ static int odp_map_entry(struct ib_umem_odp *odp, size_t idx,
 			      DMA_BIDIRECTIONAL);
 	if (ib_dma_mapping_error(dev, dma))
 		return -EFAULT;
-	if (odp->page_list)
-		odp->page_list[idx] = page;
-	odp->dma_list[idx] = dma | access;
+	if (odp_needs_pages(odp))
+		*odp_entry_pagep(odp, idx) = page;
+	*odp_entry(odp, idx) = dma | access;
 	odp->npages++;
 	return 0;
 }
@@ -695,7 +749,8 @@ static int odp_fault_prepare(struct odp_fault *f, struct ib_umem_odp *odp,
 		if (access & ODP_WRITE_ALLOWED_BIT)
 			f->range.default_flags |= HMM_PFN_REQ_WRITE;
 	}
-	ret = odp_alloc_entries(odp);
+	ret = odp_alloc_leaves(odp, ib_umem_odp_index(odp, f->start),
+			       ib_umem_odp_index(odp, f->end - 1));
 	if (ret)
 		return ret;
 	npfns = f->chunk >> PAGE_SHIFT;
@@ -717,7 +772,7 @@ static int odp_fault_prepare(struct odp_fault *f, struct ib_umem_odp *odp,
  *	already hold are published, with the access their PTEs allow
  *
  * The range is rounded out to the umem's page size. Pages are found with
- * hmm_range_fault() under the mmap lock, then published in dma_list with
+ * hmm_range_fault() under the mmap lock, then published in its entries with
  * their access bits; a write fault is only made for a writable umem.
  * Sleeps; retries while invalidations race with it, for at most
  * HMM_RANGE_DEFAULT_TIMEOUT milliseconds.

@@ -131,7 +131,7 @@ static void odp_kunit_poke(struct kunit *test, unsigned long addr, u64 val)
 /* The kernel's view of translated page @idx (virtual DMA). */
 static u64 *odp_kunit_page(struct ib_umem_odp *odp, size_t idx)
 {
-	return ib_virt_dma_to_ptr(odp->dma_list[idx] & ODP_DMA_ADDR_MASK);
+	return ib_virt_dma_to_ptr(ib_umem_odp_entry(odp, idx) & ODP_DMA_ADDR_MASK);
 }
 
 static void odp_kunit_unmap_all(struct ib_umem_odp *odp)
@@ -286,8 +286,8 @@ static void odp_kunit_index_edges(struct kunit *test)
 	KUNIT_ASSERT_TRUE(test, odp_kunit_map(test, odp, addr + 2 * PAGE_SIZE - 1,
 					      1, ODP_R, true, 1));
 	KUNIT_EXPECT_EQ(test, odp->npages, 1);
-	KUNIT_EXPECT_EQ(test, odp->dma_list[0], 0);
-	KUNIT_EXPECT_NE(test, odp->dma_list[1], 0);
+	KUNIT_EXPECT_EQ(test, ib_umem_odp_entry(odp, 0), 0);
+	KUNIT_EXPECT_NE(test, ib_umem_odp_entry(odp, 1), 0);
 	mutex_unlock(&odp->umem_mutex);
 
 	/* One byte either side of the umem, and a wrapping length. */
@@ -365,7 +365,7 @@ static void odp_kunit_map_then_unmap(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, mutex_is_locked(&odp->umem_mutex));
 	KUNIT_EXPECT_EQ(test, odp->npages, 4);
 	for (i = 0; i < 4; i++) {
-		KUNIT_EXPECT_EQ(test, odp->dma_list[i] & ~ODP_DMA_ADDR_MASK, ODP_R);
+		KUNIT_EXPECT_EQ(test, ib_umem_odp_entry(odp, i) & ~ODP_DMA_ADDR_MASK, ODP_R);
 		KUNIT_EXPECT_EQ(test, *odp_kunit_page(odp, i), 0x1000 + i);
 	}
 	mutex_unlock(&odp->umem_mutex);
@@ -373,7 +373,7 @@ static void odp_kunit_map_then_unmap(struct kunit *test)
 	odp_kunit_unmap_all(odp);
 	KUNIT_EXPECT_EQ(test, odp->npages, 0);
 	for (i = 0; i < 4; i++)
-		KUNIT_EXPECT_EQ(test, odp->dma_list[i], 0);
+		KUNIT_EXPECT_EQ(test, ib_umem_odp_entry(odp, i), 0);
 }
 
 /* Without fault, only present pages are published, with their PTE's access. */
@@ -392,7 +392,7 @@ static void odp_kunit_map_snapshot(struct kunit *test)
 	KUNIT_ASSERT_TRUE(test, odp_kunit_map(test, rw, addr, 3 * PAGE_SIZE,
 					      ODP_R, false, 3));
 	KUNIT_EXPECT_EQ(test, rw->npages, 1);
-	KUNIT_EXPECT_EQ(test, rw->dma_list[1] & ~ODP_DMA_ADDR_MASK, ODP_R | ODP_W);
+	KUNIT_EXPECT_EQ(test, ib_umem_odp_entry(rw, 1) & ~ODP_DMA_ADDR_MASK, ODP_R | ODP_W);
 	KUNIT_EXPECT_EQ(test, *odp_kunit_page(rw, 1), 7);
 	mutex_unlock(&rw->umem_mutex);
 
@@ -400,7 +400,7 @@ static void odp_kunit_map_snapshot(struct kunit *test)
 	KUNIT_ASSERT_TRUE(test, odp_kunit_map(test, ro, addr, 3 * PAGE_SIZE,
 					      ODP_R, false, 3));
 	KUNIT_EXPECT_EQ(test, ro->npages, 1);
-	KUNIT_EXPECT_EQ(test, ro->dma_list[1] & ~ODP_DMA_ADDR_MASK, ODP_R);
+	KUNIT_EXPECT_EQ(test, ib_umem_odp_entry(ro, 1) & ~ODP_DMA_ADDR_MASK, ODP_R);
 	mutex_unlock(&ro->umem_mutex);
 }
 
@@ -478,9 +478,9 @@ static void odp_kunit_invalidation_exact(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, odp->npages, 6);
 	for (i = 0; i < 8; i++) {
 		if (i == 3 || i == 4)
-			KUNIT_EXPECT_EQ_MSG(test, odp->dma_list[i], 0, "page %zu", i);
+			KUNIT_EXPECT_EQ_MSG(test, ib_umem_odp_entry(odp, i), 0, "page %zu", i);
 		else
-			KUNIT_EXPECT_NE_MSG(test, odp->dma_list[i], 0, "page %zu", i);
+			KUNIT_EXPECT_NE_MSG(test, ib_umem_odp_entry(odp, i), 0, "page %zu", i);
 	}
 }
 
@@ -684,7 +684,7 @@ static void odp_kunit_fault_race(struct kunit *test)
 		for (i = 0; i < n; i++) {
 			u64 v;
 
-			if (!odp->dma_list[i]) {
+			if (!ib_umem_odp_entry(odp, i)) {
 				missing++;
 				continue;
 			}
@@ -916,24 +916,30 @@ static size_t odp_kunit_alloc_size(const void *p)
 	return ksize(p);
 }
 
-/* Bytes of per-page entries the umem holds now. */
+/* Bytes of translation table the umem holds now. */
 static size_t odp_kunit_entry_bytes(struct ib_umem_odp *odp)
 {
-	return odp_kunit_alloc_size(odp->dma_list) +
-	       odp_kunit_alloc_size(odp->page_list);
+	size_t bytes = odp_kunit_alloc_size(odp->leaves), i, n;
+
+	n = DIV_ROUND_UP(ib_umem_odp_num_pages(odp), IB_UMEM_ODP_LEAF_ENTRIES);
+	for (i = 0; odp->leaves && i < n; i++)
+		bytes += odp_kunit_alloc_size(odp->leaves[i]);
+	return bytes;
 }
 
 /*
- * Per-page cost of an explicit umem, measured on the umem's own arrays
+ * Per-page cost of an explicit umem, measured on the umem's own table
  * (a global count would move with every other vmalloc user): registering
- * 4 GiB allocates nothing per page; the first fault allocates the entries.
+ * 4 GiB allocates nothing; a fault allocates the table, a small fraction
+ * of a byte per page, and the one leaf it lands in; a fault 1 GiB away
+ * one more leaf.
  */
 static void odp_kunit_overhead(struct kunit *test)
 {
 	const size_t len = 4UL << 30;
 	struct ib_umem_odp *odp;
 	unsigned long addr;
-	size_t pages, registered, bytes;
+	size_t pages, registered, bytes, leaf;
 
 	addr = odp_kunit_mmap(test, NULL, len, PROT_READ | PROT_WRITE,
 			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
@@ -948,7 +954,11 @@ static void odp_kunit_overhead(struct kunit *test)
 		   (bytes % pages) * 100 / pages);
 	KUNIT_EXPECT_EQ(test, registered, 0);
 	KUNIT_EXPECT_GT(test, bytes, 0);
-	KUNIT_EXPECT_LE(test, bytes, 16 * pages);
+	KUNIT_EXPECT_LE(test, bytes, pages / 32);
+	leaf = bytes - odp_kunit_alloc_size(odp->leaves);
+	if (odp_kunit_map(test, odp, addr + SZ_1G, 8, ODP_R, true, 1))
+		mutex_unlock(&odp->umem_mutex);
+	KUNIT_EXPECT_EQ(test, odp_kunit_entry_bytes(odp), bytes + leaf);
 }
 
 static struct kunit_case odp_kunit_cases[] = {

@@ -3,7 +3,7 @@
  * On-demand paging (ODP) for rxe memory regions.
  *
  * An ODP MR pins nothing: it is an ODP umem (drivers/infiniband/core/
- * umem_odp.c) whose dma_list holds, per page, the page's kernel address
+ * umem_odp.c) whose entries hold, per page, the page's kernel address
  * (rxe uses virtual DMA) and the access granted to it. Every access rxe
  * makes to the MR's memory - packet copies and atomics - runs with
  * umem_mutex held, on entries that are present with the access it needs.
@@ -406,7 +406,7 @@ static unsigned long rxe_odp_va(struct rxe_mr *mr, u64 iova)
 /* The kernel address of @va, whose entry is present. */
 static void *rxe_odp_kva(struct ib_umem_odp *odp, unsigned long va)
 {
-	dma_addr_t entry = odp->dma_list[ib_umem_odp_index(odp, va)];
+	dma_addr_t entry = ib_umem_odp_entry(odp, ib_umem_odp_index(odp, va));
 
 	return ib_virt_dma_to_ptr(entry & ODP_DMA_ADDR_MASK) +
 		(va & (BIT(odp->page_shift) - 1));
@@ -419,11 +419,8 @@ static bool rxe_odp_present(struct ib_umem_odp *odp, unsigned long va,
 	size_t idx = ib_umem_odp_index(odp, va);
 	size_t last = ib_umem_odp_index(odp, va + length - 1);
 
-	/* No entries yet: the umem allocates them on the first fault. */
-	if (!odp->dma_list)
-		return false;
 	for (; idx <= last; idx++) {
-		if ((odp->dma_list[idx] & access) != access)
+		if ((ib_umem_odp_entry(odp, idx) & access) != access)
 			return false;
 	}
 	return true;
