@@ -26,6 +26,11 @@
  *       later - the stall holds the kernel's fault. After the release it
  *       completes successfully with the page's bytes, then the whole file
  *       reads right again.
+ *   stall.ahead_stops_with_qp  A READ of the whole file, whose first
+ *       AHEAD_OFF bytes are cached, stalls in rxe's background fault-ahead
+ *       at AHEAD_OFF. The responder QP is moved to the error state and the
+ *       stall released: the fault-ahead must finish the step it was in and
+ *       stop, the daemon seeing no read at AHEAD_STEP_END or beyond.
  *   stall.dereg  While a READ's fault is stalled: ibv_dereg_mr of the
  *       FUSE-backed MR must return within BOUND_MS, the fault still
  *       waiting; then the kernel's destroy of the responder QP must
@@ -96,8 +101,14 @@
 #include "mirror.h"
 
 #define FILE_NAME	"data"
-#define NPAGES		16		/* the file's size in pages */
+#define NPAGES		64		/* the file's size in pages */
 #define STALL_PAGE	9		/* the page whose fault stalls */
+/*
+ * rxe's background fault-ahead works in steps of 64 KiB, after a first
+ * 64 KiB that the miss faults itself: this offset is in its first step.
+ */
+#define AHEAD_OFF	(80ul << 10)
+#define AHEAD_STEP_END	(128ul << 10)
 #define SEED		0x57a11		/* the file's pattern */
 #define POISON		0xee		/* a READ destination before the READ */
 
@@ -140,6 +151,7 @@ struct stallfs {
 	long waiting;		/* reads waiting now */
 	long reads;		/* reads answered */
 	long seen_off;		/* the last read that waited, or -1 */
+	long max_off;		/* the highest offset read since fs_stall() */
 	size_t seen_len;
 	pid_t seen_pid;		/* who asked for it */
 };
@@ -197,6 +209,8 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 		fs->waiting--;
 	}
 	fs->reads++;
+	if (off > fs->max_off)
+		fs->max_off = off;
 	pthread_mutex_unlock(&fs->lock);
 	if (off < 0 || (size_t)off >= file_size)
 		return 0;
@@ -277,6 +291,7 @@ static void fs_stall(struct stallfs *fs)
 	pthread_mutex_lock(&fs->lock);
 	fs->stall = true;
 	fs->seen_off = -1;
+	fs->max_off = -1;
 	pthread_mutex_unlock(&fs->lock);
 }
 
@@ -752,6 +767,43 @@ TEST_F_TIMEOUT(stall, read_after_release, 240)
 		       wc_status_name(st));
 	}
 	fs_release(&r->fs);
+	EXPECT_EQ(0, expect_failures());
+}
+
+/*
+ * The background fault-ahead stops once the QP it works for has failed.
+ * The pages before AHEAD_PAGE come from the page cache; the daemon stalls
+ * AHEAD_PAGE, where a READ of the whole file meets the fault-ahead's first
+ * step. The responder QP is moved to the error state, the stall released,
+ * and the daemon must then see no read past that step.
+ */
+TEST_F_TIMEOUT(stall, ahead_stops_with_qp, 240)
+{
+	struct ibv_qp_attr err = { .qp_state = IBV_QPS_ERR };
+	struct rig *r = &self->r;
+	unsigned char sum = 0;
+	size_t len = 0, off;
+	long seen, last;
+	pid_t pid = 0;
+
+	for (off = 0; off < AHEAD_OFF; off += page)
+		sum += *(volatile unsigned char *)(r->map + off);
+	fs_stall(&r->fs);
+	ASSERT_EQ(0, post_read(&r->lb, WR_STALL, r->dst, r->dmr->lkey, r->map,
+			       r->fmr->rkey, file_size));
+	seen = fs_wait_seen(&r->fs, SEEN_MS, &len, &pid);
+	expect(seen == (long)AHEAD_OFF, "ahead: the READ of the file stalls "
+	       "at offset %ld (want %lu; the CPU read %#x)", seen, AHEAD_OFF,
+	       sum);
+	ASSERT_EQ(0, ibv_modify_qp(r->lb.qp[1], &err, IBV_QP_STATE));
+	fs_release(&r->fs);
+	sleep_ms(HOLD_MS);
+	last = fs_count(&r->fs, &r->fs.max_off);
+	expect(last >= 0 && (size_t)last < AHEAD_STEP_END,
+	       "ahead: once the responder QP failed, the daemon was read up to "
+	       "offset %ld, within the fault-ahead step that was running (below "
+	       "%lu), not on to the end of the READ (%zu)", last, AHEAD_STEP_END,
+	       file_size);
 	EXPECT_EQ(0, expect_failures());
 }
 

@@ -65,10 +65,16 @@ struct rxe_odp_mr {
 	struct kref ref;
 	struct ib_umem_odp *odp;
 	struct work_struct ahead;	/* the background fault-ahead */
-	spinlock_t lock;	/* guards next, end, access and fault */
+	spinlock_t lock;	/* guards the fields below */
 	unsigned long next;	/* still to fault ahead: [next, end) */
 	unsigned long end;
 	u64 access;
+	/*
+	 * The QP whose request the fault-ahead serves, by pool index, and
+	 * its address, only ever compared: the worker holds no reference.
+	 */
+	u32 qp_index;
+	struct rxe_qp *qp;
 	struct rxe_odp_fault *fault;	/* the fault QP tasks wait for */
 };
 
@@ -210,10 +216,38 @@ static int rxe_odp_fault_range(struct ib_umem_odp *odp, unsigned long start,
 	return 0;
 }
 
+/*
+ * Whether the QP at pool index @index is still @qp, and can still send or
+ * take packets: once it failed, was reset or is gone, nothing will use the
+ * pages its fault-ahead would bring in.
+ */
+static bool rxe_odp_qp_live(struct rxe_odp_mr *omr, u32 index,
+			    struct rxe_qp *qp)
+{
+	struct rxe_dev *rxe = to_rdev(omr->odp->umem.ibdev);
+	struct rxe_qp *found = rxe_pool_get_index(&rxe->qp_pool, index);
+	enum ib_qp_state state;
+
+	if (!found)
+		return false;
+	state = qp_state(found);
+	rxe_put(found);
+	return found == qp && state != IB_QPS_RESET && state != IB_QPS_ERR;
+}
+
+static void rxe_odp_ahead_stop(struct rxe_odp_mr *omr)
+{
+	spin_lock(&omr->lock);
+	omr->next = omr->end;
+	spin_unlock(&omr->lock);
+}
+
 static void rxe_odp_ahead_work(struct work_struct *work)
 {
 	struct rxe_odp_mr *omr = container_of(work, struct rxe_odp_mr, ahead);
 	unsigned long start, len;
+	struct rxe_qp *qp;
+	u32 index;
 	u64 access;
 
 	for (;;) {
@@ -222,23 +256,30 @@ static void rxe_odp_ahead_work(struct work_struct *work)
 		len = min(omr->end - omr->next, (unsigned long)RXE_ODP_FAULT_STEP);
 		omr->next += len;
 		access = omr->access;
+		index = omr->qp_index;
+		qp = omr->qp;
 		spin_unlock(&omr->lock);
 		if (!len)
 			break;
-		/* Best effort: the QP reports a failing page when it gets there. */
-		if (rxe_odp_fault_range(omr->odp, start, len, access)) {
-			spin_lock(&omr->lock);
-			omr->next = omr->end;
-			spin_unlock(&omr->lock);
+		/*
+		 * Best effort: the QP reports a failing page when it gets
+		 * there, and a QP that will not get there wants nothing.
+		 */
+		if ((qp && !rxe_odp_qp_live(omr, index, qp)) ||
+		    rxe_odp_fault_range(omr->odp, start, len, access)) {
+			rxe_odp_ahead_stop(omr);
 			break;
 		}
 	}
 	rxe_odp_mr_put(omr);
 }
 
-/* Have [start, end) faulted in the background, continuing a pending run. */
-static void rxe_odp_ahead(struct rxe_odp_mr *omr, unsigned long start,
-			  unsigned long end, u64 access)
+/*
+ * Have [start, end) faulted in the background for @qp, continuing a
+ * pending run.
+ */
+static void rxe_odp_ahead(struct rxe_odp_mr *omr, struct rxe_qp *qp,
+			  unsigned long start, unsigned long end, u64 access)
 {
 	spin_lock(&omr->lock);
 	if (omr->next < omr->end && start >= omr->next && start <= omr->end &&
@@ -249,6 +290,8 @@ static void rxe_odp_ahead(struct rxe_odp_mr *omr, unsigned long start,
 		omr->end = end;
 		omr->access = access;
 	}
+	omr->qp = qp;
+	omr->qp_index = qp ? qp->elem.index : 0;
 	spin_unlock(&omr->lock);
 	/* The caller's MR holds a reference: this is never the last one. */
 	kref_get(&omr->ref);
@@ -336,9 +379,7 @@ void rxe_odp_mr_cleanup(struct rxe_mr *mr)
 {
 	struct rxe_odp_mr *omr = to_ib_umem_odp(mr->umem)->private;
 
-	spin_lock(&omr->lock);
-	omr->next = omr->end;
-	spin_unlock(&omr->lock);
+	rxe_odp_ahead_stop(omr);
 	mr->umem = NULL;
 	rxe_odp_mr_put(omr);
 }
@@ -436,18 +477,19 @@ static u64 rxe_odp_fault_len(struct ib_umem_odp *odp, unsigned long va,
 }
 
 /*
- * A miss: have the packet's pages faulted in, and the rest of the request
- * behind it (or with it, without background fault-ahead).
+ * A miss: have the packet's pages faulted in, and the rest of @qp's
+ * request behind it (or with it, without background fault-ahead).
  */
-static int rxe_odp_fault_in(struct ib_umem_odp *odp, unsigned long va,
-			    unsigned int length, u64 access, u64 extent)
+static int rxe_odp_fault_in(struct rxe_qp *qp, struct ib_umem_odp *odp,
+			    unsigned long va, unsigned int length, u64 access,
+			    u64 extent)
 {
 	u64 ahead = rxe_odp_fault_len(odp, va, length, extent);
 	u64 now = max_t(u64, length, RXE_ODP_FAULT_STEP);
 	int ret;
 
 	if (READ_ONCE(odp_fault_behind) && ahead > now) {
-		rxe_odp_ahead(odp->private, va + now, va + ahead, access);
+		rxe_odp_ahead(odp->private, qp, va + now, va + ahead, access);
 		ahead = now;
 	}
 	ret = rxe_odp_fault(odp->private, va, ahead, access);
@@ -462,8 +504,9 @@ static int rxe_odp_fault_in(struct ib_umem_odp *odp, unsigned long va,
  * with umem_mutex held; or return an errno without it, -EAGAIN when the
  * fault has not finished in time.
  */
-static int rxe_odp_lock_range(struct rxe_mr *mr, unsigned long va,
-			      unsigned int length, bool write, u64 extent)
+static int rxe_odp_lock_range(struct rxe_qp *qp, struct rxe_mr *mr,
+			      unsigned long va, unsigned int length, bool write,
+			      u64 extent)
 {
 	struct ib_umem_odp *odp = rxe_mr_odp(mr);
 	u64 access = ODP_READ_ALLOWED_BIT;
@@ -476,7 +519,7 @@ static int rxe_odp_lock_range(struct rxe_mr *mr, unsigned long va,
 		if (likely(rxe_odp_present(odp, va, length, access)))
 			return 0;
 		mutex_unlock(&odp->umem_mutex);
-		ret = rxe_odp_fault_in(odp, va, length, access, extent);
+		ret = rxe_odp_fault_in(qp, odp, va, length, access, extent);
 		if (ret) {
 			rxe_dbg_mr(mr, "fault at %#lx+%#x: %d\n", va, length, ret);
 			return ret;
@@ -507,6 +550,8 @@ static void rxe_odp_copy_locked(struct ib_umem_odp *odp, unsigned long va,
 
 /**
  * rxe_odp_mr_copy - copy to or from an ODP MR, faulting pages in
+ * @qp: the QP whose request this is, for whom the rest of the request is
+ *	faulted in the background while it can use it; NULL for none
  * @mr: an ODP MR
  * @iova: first byte in the MR's address space
  * @addr: kernel buffer
@@ -521,8 +566,9 @@ static void rxe_odp_copy_locked(struct ib_umem_odp *odp, unsigned long va,
  * (-EFAULT for unmapped or PROT_NONE memory, -EPERM for a write to
  * read-only memory).
  */
-int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
-		    unsigned int length, enum rxe_mr_copy_dir dir, u64 extent)
+int rxe_odp_mr_copy(struct rxe_qp *qp, struct rxe_mr *mr, u64 iova,
+		    void *addr, unsigned int length, enum rxe_mr_copy_dir dir,
+		    u64 extent)
 {
 	struct ib_umem_odp *odp = rxe_mr_odp(mr);
 	unsigned long va;
@@ -534,7 +580,8 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
 	if (err)
 		return err;
 	va = rxe_odp_va(mr, iova);
-	err = rxe_odp_lock_range(mr, va, length, dir == RXE_TO_MR_OBJ, extent);
+	err = rxe_odp_lock_range(qp, mr, va, length, dir == RXE_TO_MR_OBJ,
+				 extent);
 	if (err)
 		return err;
 	rxe_odp_copy_locked(odp, va, addr, length, dir);
@@ -587,7 +634,7 @@ int rxe_odp_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
 	err = rxe_odp_check_u64(mr, iova);
 	if (err)
 		return err;
-	err = rxe_odp_lock_range(mr, va, sizeof(u64), true, sizeof(u64));
+	err = rxe_odp_lock_range(NULL, mr, va, sizeof(u64), true, sizeof(u64));
 	if (err)
 		return rxe_odp_respst(err);
 	target = rxe_odp_kva(odp, va);
@@ -623,7 +670,7 @@ int rxe_odp_atomic_write(struct rxe_mr *mr, u64 iova, u64 value)
 	err = rxe_odp_check_u64(mr, iova);
 	if (err)
 		return err;
-	err = rxe_odp_lock_range(mr, va, sizeof(u64), true, sizeof(u64));
+	err = rxe_odp_lock_range(NULL, mr, va, sizeof(u64), true, sizeof(u64));
 	if (err)
 		return rxe_odp_respst(err);
 	/* Ordered after the QP's earlier writes to the MR (IBA A19.4.2). */

@@ -44,8 +44,9 @@ void rxe_odp_dev_dealloc(void);
 void rxe_odp_init_caps(struct ib_device_attr *attr);
 int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 			 int access, struct rxe_mr *mr);
-int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
-		    unsigned int length, enum rxe_mr_copy_dir dir, u64 extent);
+int rxe_odp_mr_copy(struct rxe_qp *qp, struct rxe_mr *mr, u64 iova,
+		    void *addr, unsigned int length, enum rxe_mr_copy_dir dir,
+		    u64 extent);
 int rxe_odp_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
 		      u64 swap_add, u64 *orig_val);
 int rxe_odp_atomic_write(struct rxe_mr *mr, u64 iova, u64 value);
@@ -78,8 +79,8 @@ static inline int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start,
 }
 
 /* Never reached: without ODP support no MR is ODP. */
-static inline int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
-				  unsigned int length,
+static inline int rxe_odp_mr_copy(struct rxe_qp *qp, struct rxe_mr *mr,
+				  u64 iova, void *addr, unsigned int length,
 				  enum rxe_mr_copy_dir dir, u64 extent)
 {
 	return -EOPNOTSUPP;
@@ -103,19 +104,21 @@ static inline void rxe_odp_mr_cleanup(struct rxe_mr *mr)
 #endif /* CONFIG_INFINIBAND_ON_DEMAND_PAGING */
 
 /*
- * rxe_mr_copy() for a request that goes on for @extent bytes from @iova:
- * a missing page of an ODP MR brings in the rest of the request with it.
+ * rxe_mr_copy() for a request of @qp that goes on for @extent bytes from
+ * @iova: a missing page of an ODP MR brings in the rest of the request
+ * with it.
  *
  * A zero-byte RDMA READ or WRITE carries no rkey (IBTA C9-88), so @mr is
  * NULL then: like rxe_mr_copy(), look at nothing before the length, and
  * leave a NULL MR with data to rxe_mr_copy(), which refuses it.
  */
-static inline int rxe_mr_copy_ahead(struct rxe_mr *mr, u64 iova, void *addr,
-				    unsigned int length,
+static inline int rxe_mr_copy_ahead(struct rxe_qp *qp, struct rxe_mr *mr,
+				    u64 iova, void *addr, unsigned int length,
 				    enum rxe_mr_copy_dir dir, u64 extent)
 {
 	if (length && mr && rxe_mr_is_odp(mr))
-		return rxe_odp_mr_copy(mr, iova, addr, length, dir, extent);
+		return rxe_odp_mr_copy(qp, mr, iova, addr, length, dir,
+				       extent);
 	return rxe_mr_copy(mr, iova, addr, length, dir);
 }
 
