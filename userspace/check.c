@@ -3,6 +3,7 @@
  * Data patterns and result lines for the data tests: see check.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 #include <infiniband/verbs.h>
 
 #include "check.h"
@@ -174,6 +176,42 @@ void munmap_hole(void *addr, size_t len)
 const char *wc_status_name(int st)
 {
 	return st < 0 ? "no completion" : ibv_wc_status_str(st);
+}
+
+static uint64_t pagemap_read(int fd, const void *p, size_t page)
+{
+	uint64_t entry;
+	off_t off = (uintptr_t)p / page * sizeof(entry);
+
+	if (pread(fd, &entry, sizeof(entry), off) != sizeof(entry))
+		return 0;
+	return entry;
+}
+
+uint64_t pagemap_entry(const void *p)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t entry;
+
+	if (fd < 0)
+		return 0;
+	entry = pagemap_read(fd, p, sysconf(_SC_PAGESIZE));
+	close(fd);
+	return entry;
+}
+
+size_t pagemap_count(const void *p, size_t n, uint64_t bits)
+{
+	size_t page = sysconf(_SC_PAGESIZE), i, count = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd < 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((pagemap_read(fd, (const char *)p + i * page, page) & bits) == bits)
+			count++;
+	close(fd);
+	return count;
 }
 
 long proc_field(const char *path, const char *key)

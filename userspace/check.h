@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Byte @i of the pattern @seed; different seeds give different data. */
 unsigned char pattern_byte(unsigned int seed, size_t i);
@@ -63,6 +64,16 @@ void hold_hole(void *addr, size_t len);
 
 /* munmap() @len bytes at @addr and hold_hole() them. Exits on failure. */
 void munmap_hole(void *addr, size_t len);
+
+/* Bits of a /proc/self/pagemap entry. */
+#define PAGEMAP_PRESENT	(1ull << 63)
+#define PAGEMAP_SWAPPED	(1ull << 62)
+
+/* The /proc/self/pagemap entry of the page at @p, or 0 if unreadable. */
+uint64_t pagemap_entry(const void *p);
+
+/* How many of the @n pages from @p have every bit of @bits in pagemap. */
+size_t pagemap_count(const void *p, size_t n, uint64_t bits);
 
 /* A completion status by name; a negative @st means no completion came. */
 const char *wc_status_name(int st);

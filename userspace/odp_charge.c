@@ -19,21 +19,17 @@
  * Every written word is checked.
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
 
+#include "cgroup.h"
 #include "check.h"
 #include "loopback.h"
 #include "harness.h"
 
-#define CGROOT		"/sys/fs/cgroup"
 #define MR_LEN		(1ul << 30)
 #define STRIDE		(2ul << 20)
 #define SEED		0x4367
@@ -42,49 +38,23 @@ static struct loopback_opts opts = { .dev = "rxe0", .gid_index = 1 };
 
 FIXTURE(charge) {
 	struct loopback lb;
-	char cg[64];
+	struct cgroup cg;
 	unsigned char *target, *src;
 	struct ibv_mr *tmr, *smr;
 };
 
-/* Write @val to the cgroup file @dir/@file. */
-static int cg_write(const char *dir, const char *file, const char *val)
-{
-	char path[128];
-	int fd, ret = 0;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 /* The cgroup's slab plus vmalloc bytes, from its memory.stat, or -1. */
-static long cg_kernel_tables(const char *dir)
+static long cg_kernel_tables(const struct cgroup *cg)
 {
-	char path[128];
-	long slab, vmalloc;
+	long slab = cgroup_stat(cg, "memory.stat", "slab");
+	long vmalloc = cgroup_stat(cg, "memory.stat", "vmalloc");
 
-	snprintf(path, sizeof(path), "%s/memory.stat", dir);
-	slab = proc_field(path, "slab");
-	vmalloc = proc_field(path, "vmalloc");
 	return slab < 0 || vmalloc < 0 ? -1 : slab + vmalloc;
 }
 
 FIXTURE_SETUP(charge)
 {
-	char pid[16];
-
-	snprintf(self->cg, sizeof(self->cg), CGROOT "/odp_charge.%d", getpid());
-	snprintf(pid, sizeof(pid), "%d", getpid());
-	ASSERT_EQ(0, cg_write(CGROOT, "cgroup.subtree_control", "+memory"))
-		TH_LOG("no memory controller at " CGROOT);
-	ASSERT_EQ(0, mkdir(self->cg, 0755));
-	ASSERT_EQ(0, cg_write(self->cg, "cgroup.procs", pid));
+	ASSERT_EQ(0, cgroup_enter(&self->cg, "odp_charge", 0));
 	LOOPBACK_OPEN_OR_SKIP(&self->lb, &opts, true, IBV_ODP_SUPPORT_WRITE);
 	ASSERT_EQ(0, loopback_connect(&self->lb));
 	self->target = map_anon(NULL, MR_LEN);
@@ -102,16 +72,12 @@ FIXTURE_SETUP(charge)
 
 FIXTURE_TEARDOWN(charge)
 {
-	char pid[16];
-
 	loopback_dereg(self->tmr);
 	loopback_dereg(self->smr);
 	loopback_close(&self->lb);
 	munmap(self->target, MR_LEN);
 	munmap(self->src, STRIDE);
-	snprintf(pid, sizeof(pid), "%d", getpid());
-	cg_write(CGROOT, "cgroup.procs", pid);
-	rmdir(self->cg);
+	cgroup_leave(&self->cg);
 }
 
 TEST_F(charge, entries_to_owner)
@@ -120,7 +86,7 @@ TEST_F(charge, entries_to_owner)
 	long before, after;
 	size_t off;
 
-	before = cg_kernel_tables(self->cg);
+	before = cg_kernel_tables(&self->cg);
 	ASSERT_LE(0, before);
 	for (off = 0; off < MR_LEN; off += STRIDE) {
 		unsigned char *at = self->target + off + (off / STRIDE) % 512 * 8;
@@ -130,7 +96,7 @@ TEST_F(charge, entries_to_owner)
 					self->src + (at - self->target) % STRIDE,
 					self->smr->lkey, at, self->tmr->rkey, 8));
 	}
-	after = cg_kernel_tables(self->cg);
+	after = cg_kernel_tables(&self->cg);
 	for (off = 0; off < MR_LEN; off += STRIDE) {
 		size_t in = off + (off / STRIDE) % 512 * 8;
 

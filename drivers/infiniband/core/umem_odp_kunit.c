@@ -961,6 +961,61 @@ static void odp_kunit_overhead(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, odp_kunit_entry_bytes(odp), bytes + leaf);
 }
 
+/* Holds a umem's mutex on a worker until told to let go. */
+struct odp_kunit_holder {
+	struct work_struct work;
+	struct ib_umem_odp *odp;
+	struct completion held, release;
+};
+
+static void odp_kunit_hold(struct work_struct *work)
+{
+	struct odp_kunit_holder *h = container_of(work, struct odp_kunit_holder,
+						  work);
+
+	mutex_lock(&h->odp->umem_mutex);
+	complete(&h->held);
+	wait_for_completion(&h->release);
+	mutex_unlock(&h->odp->umem_mutex);
+}
+
+/*
+ * The OOM reaper invalidates without sleeping. While another task holds
+ * umem_mutex (a copy in progress), its invalidation must fail (the reaper
+ * tries again later) and leave every translation; once the mutex is free,
+ * the retry drops them.
+ */
+static void odp_kunit_nonblock_retry(struct kunit *test)
+{
+	const size_t n = 4;
+	struct odp_kunit_holder h = {};
+	struct mmu_notifier_range range;
+	unsigned long addr;
+
+	addr = odp_kunit_anon(test, n, PROT_READ | PROT_WRITE);
+	h.odp = odp_kunit_get(test, addr, n * PAGE_SIZE, ODP_RW);
+	KUNIT_ASSERT_TRUE(test, odp_kunit_map(test, h.odp, addr, n * PAGE_SIZE,
+					      ODP_R, true, n));
+	mutex_unlock(&h.odp->umem_mutex);
+	init_completion(&h.held);
+	init_completion(&h.release);
+	INIT_WORK_ONSTACK(&h.work, odp_kunit_hold);
+	schedule_work(&h.work);
+	wait_for_completion(&h.held);
+	mmu_notifier_range_init(&range, MMU_NOTIFY_UNMAP, 0,
+				h.odp->umem.owning_mm, addr, addr + n * PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, mmu_notifier_invalidate_range_start_nonblock(&range),
+			-EAGAIN);
+	KUNIT_EXPECT_EQ(test, h.odp->npages, n);
+	complete(&h.release);
+	flush_work(&h.work);
+	destroy_work_on_stack(&h.work);
+	KUNIT_EXPECT_EQ(test, mmu_notifier_invalidate_range_start_nonblock(&range),
+			0);
+	mmu_notifier_invalidate_range_end(&range);
+	KUNIT_EXPECT_EQ(test, h.odp->npages, 0);
+}
+
 static struct kunit_case odp_kunit_cases[] = {
 	KUNIT_CASE(odp_kunit_shift_default),
 	KUNIT_CASE(odp_kunit_shift_hugetlb),
@@ -981,6 +1036,7 @@ static struct kunit_case odp_kunit_cases[] = {
 	KUNIT_CASE(odp_kunit_implicit_child_race),
 	KUNIT_CASE(odp_kunit_release_after_exit),
 	KUNIT_CASE(odp_kunit_overhead),
+	KUNIT_CASE(odp_kunit_nonblock_retry),
 	{}
 };
 
