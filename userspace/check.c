@@ -315,3 +315,51 @@ bool rdma_res_counts_back(const char *dev, const struct res_counts *base,
 		poll(NULL, 0, 20);
 	}
 }
+
+/* The number after " @key " in @line, or -1. */
+static long line_field(const char *line, const char *key)
+{
+	char k[64];
+	const char *p;
+
+	snprintf(k, sizeof(k), " %s ", key);
+	p = strstr(line, k);
+	return p ? strtol(p + strlen(k), NULL, 0) : -1;
+}
+
+/* The restrack id (mrn) of @dev's MR with @lkey, or -1. */
+static long rdma_mrn(const char *dev, uint32_t lkey)
+{
+	char line[1024], want[64];
+	FILE *f = popen("rdma resource show mr 2>/dev/null", "r");
+	long mrn = -1;
+
+	if (!f)
+		return -1;
+	snprintf(want, sizeof(want), "dev %s ", dev);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, want, strlen(want)) &&
+		    line_field(line, "lkey") == (long)lkey)
+			mrn = line_field(line, "mrn");
+	pclose(f);
+	return mrn;
+}
+
+long rdma_mr_counter(const char *dev, uint32_t lkey, const char *name)
+{
+	long mrn = rdma_mrn(dev, lkey), v = -1;
+	char line[1024], want[96];
+	FILE *f;
+
+	if (mrn < 0)
+		return -1;
+	f = popen("rdma statistic show mr 2>/dev/null", "r");
+	if (!f)
+		return -1;
+	snprintf(want, sizeof(want), "dev %s mrn %ld ", dev, mrn);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, want, strlen(want)))
+			v = line_field(line, name);
+	pclose(f);
+	return v;
+}

@@ -105,6 +105,13 @@ struct res_counts rdma_res_counts(const char *dev);
 bool rdma_res_counts_back(const char *dev, const struct res_counts *base,
 			  struct res_counts *now, int ms);
 
+/*
+ * The ODP counter @name (page_faults, page_invalidations, faults,
+ * invalidations) of @dev's MR with @lkey, from `rdma statistic show mr`,
+ * or -1 where there is none.
+ */
+long rdma_mr_counter(const char *dev, uint32_t lkey, const char *name);
+
 /* Port 1's hardware counter @name of @dev (sysfs hw_counters), or -1. */
 long port_counter(const char *dev, const char *name);
 

@@ -7,6 +7,14 @@
 #define HARNESS_H
 
 /*
+ * Each case's time limit where it names none: the harness's 30 s is for
+ * real machines, and under TCG the debug kernel is several times slower.
+ * A case that hangs still fails, when this runs out.
+ */
+#undef TEST_TIMEOUT_DEFAULT
+#define TEST_TIMEOUT_DEFAULT 120
+
+/*
  * The two variants of fixture @f that register their memory pinned and
  * with IBV_ACCESS_ON_DEMAND: cases "@f.pinned.*" and "@f.odp.*", told
  * apart by variant->odp.

@@ -51,6 +51,30 @@ static struct ibv_qp *create_qp(struct loopback *lb, enum ibv_qp_type type)
 	return ibv_create_qp_ex(lb->ctx, &attr);
 }
 
+/* "64M" and the like; 0 for anything that is not a size. */
+static size_t parse_size(const char *arg)
+{
+	unsigned long long n;
+	char *end;
+
+	errno = 0;
+	n = strtoull(arg, &end, 0);
+	if (errno || end == arg)
+		return 0;
+	switch (*end) {
+	case 'G':
+		n <<= 10;
+		/* fall through */
+	case 'M':
+		n <<= 10;
+		/* fall through */
+	case 'K':
+		n <<= 10;
+		end++;
+	}
+	return *end ? 0 : n;
+}
+
 void loopback_take_opts(int *argc, char ***argv, struct loopback_opts *o)
 {
 	struct ibv_device **list;
@@ -69,6 +93,8 @@ void loopback_take_opts(int *argc, char ***argv, struct loopback_opts *o)
 			o->dev = v[2];
 		else if (!strcmp(v[1], "-g") || !strcmp(v[1], "--gid-idx"))
 			o->gid_index = atoi(v[2]);
+		else if (!strcmp(v[1], "-s") || !strcmp(v[1], "--size"))
+			o->size = parse_size(v[2]);
 		else
 			break;
 		v[2] = v[0];
@@ -164,17 +190,30 @@ static int to_rts(struct loopback *lb, struct ibv_qp *qp)
 			     IBV_QP_MAX_QP_RD_ATOMIC);
 }
 
+/* lb->qp[@i], of @type, in INIT. */
+static int create_one(struct loopback *lb, int i, enum ibv_qp_type type)
+{
+	lb->qp[i] = create_qp(lb, type);
+	if (!lb->qp[i] || to_init(lb, lb->qp[i])) {
+		perror("create/init qp");
+		return -1;
+	}
+	return 0;
+}
+
 /* Both QPs, of @type, in INIT. */
 static int create_pair(struct loopback *lb, enum ibv_qp_type type)
 {
-	int i;
+	return create_one(lb, 0, type) || create_one(lb, 1, type) ? -1 : 0;
+}
 
-	for (i = 0; i < 2; i++) {
-		lb->qp[i] = create_qp(lb, type);
-		if (!lb->qp[i] || to_init(lb, lb->qp[i])) {
-			perror("create/init qp");
-			return -1;
-		}
+/* @qp from INIT to RTS, towards QP number @qpn at the loopback GID. */
+static int connect_to(struct loopback *lb, struct ibv_qp *qp, uint32_t qpn)
+{
+	errno = 0;
+	if (to_rtr(lb, qp, qpn) || to_rts(lb, qp)) {
+		fprintf(stderr, "connect qp: %s\n", strerror(errno));
+		return -1;
 	}
 	return 0;
 }
@@ -185,14 +224,20 @@ int loopback_connect(struct loopback *lb)
 
 	if (create_pair(lb, IBV_QPT_RC))
 		return -1;
-	for (i = 0; i < 2; i++) {
-		errno = 0;
-		if (to_rtr(lb, lb->qp[i], lb->qp[!i]->qp_num) || to_rts(lb, lb->qp[i])) {
-			fprintf(stderr, "connect qp: %s\n", strerror(errno));
+	for (i = 0; i < 2; i++)
+		if (connect_to(lb, lb->qp[i], lb->qp[!i]->qp_num))
 			return -1;
-		}
-	}
 	return 0;
+}
+
+int loopback_peer_qp(struct loopback *lb)
+{
+	return create_one(lb, 0, IBV_QPT_RC);
+}
+
+int loopback_peer_connect(struct loopback *lb, uint32_t qpn)
+{
+	return connect_to(lb, lb->qp[0], qpn);
 }
 
 /* A UD QP from INIT to RTS: no peer, no path; the AH names the peer. */

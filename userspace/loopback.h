@@ -48,11 +48,13 @@ struct loopback {
 struct loopback_opts {
 	const char *dev;	/* default "rxe0" */
 	int gid_index;		/* default 1: ::ffff:127.0.0.1 on lo */
+	size_t size;		/* 0: the program's own default */
 };
 
 /*
- * Take the leading -d/--ib-dev NAME and -g/--gid-idx N options (named as
- * in rdma-core's examples) off the command line into @o, leaving the
+ * Take the leading -d/--ib-dev NAME, -g/--gid-idx N and -s/--size BYTES
+ * (with an optional K, M or G) options (named as in rdma-core's examples)
+ * off the command line into @o, leaving the
  * program name and the rest, for another parser such as the kselftest
  * harness's. Also loads libibverbs' providers, which the harness's
  * per-case processes then inherit.
@@ -69,6 +71,16 @@ void loopback_close(struct loopback *lb);
  * loopback_close() destroys. loopback_reconnect() does not apply.
  */
 int loopback_connect_ud(struct loopback *lb);
+
+/*
+ * Instead of loopback_connect(), for a requester in one process and its
+ * responder in another on the same port: loopback_peer_qp() makes the RC
+ * QP lb->qp[0] (in INIT, so its number can be handed over), and
+ * loopback_peer_connect() takes it to RTS towards the other process's QP
+ * number @qpn on the port's loopback GID.
+ */
+int loopback_peer_qp(struct loopback *lb);
+int loopback_peer_connect(struct loopback *lb, uint32_t qpn);
 
 /* Address @wr, a UD send to be posted on lb->qp[0], to lb->qp[1]. */
 void loopback_ud_dest(struct loopback *lb, struct ibv_send_wr *wr);

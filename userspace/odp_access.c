@@ -34,6 +34,7 @@
 #include "kselftest_harness.h"
 
 #include "check.h"
+#include "harness.h"
 #include "loopback.h"
 
 #ifndef SYS_memfd_secret

@@ -187,7 +187,7 @@ static bool file_is(FIXTURE_DATA(file) *self, size_t off, size_t len,
 	return ok;
 }
 
-TEST_F(file, writeback_lands)
+TEST_F_TIMEOUT(file, writeback_lands, 120)
 {
 	size_t off = self->page + 123, len = 256 << 10;
 	long written = nr_written();
@@ -202,7 +202,7 @@ TEST_F(file, writeback_lands)
 	EXPECT_TRUE(file_is(self, off, len, SEED_A, "the file, evicted"));
 }
 
-TEST_F(file, writeback_rewrite)
+TEST_F_TIMEOUT(file, writeback_rewrite, 120)
 {
 	size_t off = 3 * self->page - 77, len = 64 << 10;
 	long first = nr_written(), second;
@@ -220,7 +220,7 @@ TEST_F(file, writeback_rewrite)
 	EXPECT_TRUE(file_is(self, off, len, SEED_B, "the file, evicted"));
 }
 
-TEST_F(file, truncate_cut_off)
+TEST_F_TIMEOUT(file, truncate_cut_off, 120)
 {
 	size_t half = LEN / 2;
 

@@ -53,6 +53,7 @@
 #include "kselftest_harness.h"
 
 #include "check.h"
+#include "harness.h"
 #include "loopback.h"
 #include "mirror.h"
 

@@ -16,6 +16,7 @@
 #include "kselftest_harness.h"
 
 #include "check.h"
+#include "harness.h"
 #include "loopback.h"
 
 #define LEN		(64u << 20)

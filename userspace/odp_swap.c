@@ -3,7 +3,7 @@
  * odp_swap: memory under an ODP MR is swapped out and back in, and the
  * device reads and writes exactly what the process sees.
  *
- *   odp_swap [-d ib_dev] [-g gid_idx] [kselftest harness options]
+ *   odp_swap [-d ib_dev] [-g gid_idx] [-s mr_len] [kselftest harness options]
  *
  * Needs swap (tests/guest/62-odp-swap puts it on zram). Each case runs on
  * an MR registered pinned and one registered with IBV_ACCESS_ON_DEMAND
@@ -16,7 +16,7 @@
  *       fault brought them back), and after a second pageout an RDMA WRITE
  *       to the half lands where the CPU reads it. Pinned: no page leaves.
  *   pressure.*.over_limit  A process confined to a memory cgroup with
- *       memory.max CG_MAX and an MR of MR_LEN (four times as much). ODP:
+ *       memory.max a quarter of the MR's length (-s, 128M by default). ODP:
  *       the whole MR is written by RDMA WRITE chunk by chunk, then read
  *       back by RDMA READ chunk by chunk, every byte checked; the cgroup's
  *       swap (memory.swap.current) must have held at least half the MR,
@@ -43,8 +43,7 @@
 #include "mirror.h"
 
 #define PAGEOUT_LEN	(8ul << 20)
-#define MR_LEN		(128ul << 20)
-#define CG_MAX		"32M"
+#define MR_LEN		(opts.size ? opts.size : 128ul << 20)
 #define CHUNK		(1ul << 20)
 #define SEED_A		0x5a01
 #define SEED_B		0x5a02
@@ -55,6 +54,12 @@ static struct loopback_opts opts = { .dev = "rxe0", .gid_index = 1 };
 static long vmstat(const char *key)
 {
 	return proc_field("/proc/vmstat", key);
+}
+
+/* The ODP counter @name of @mr (rdma_mr_counter()), -1 for pinned MRs. */
+static long mr_counter(struct ibv_mr *mr, const char *name)
+{
+	return rdma_mr_counter(opts.dev, mr->lkey, name);
 }
 
 static bool swap_on(void)
@@ -94,20 +99,26 @@ FIXTURE_TEARDOWN(pageout)
 
 /* MADV_PAGEOUT the target's middle half; how many of its pages left. */
 static size_t page_out_half(struct __test_metadata *_metadata,
-			    FIXTURE_DATA(pageout) *self)
+			    FIXTURE_DATA(pageout) *self, bool odp)
 {
 	unsigned char *half = self->tgt + PAGEOUT_LEN / 4;
 	size_t n = PAGEOUT_LEN / 2 / self->page;
 	long before = vmstat("pswpout");
+	long inval = mr_counter(self->m.tmr, "page_invalidations");
 
 	EXPECT_EQ(0, madvise(half, PAGEOUT_LEN / 2, MADV_PAGEOUT));
 	n = pagemap_count(half, n, PAGEMAP_SWAPPED);
-	TH_LOG("MADV_PAGEOUT: %zu of %lu pages swapped out, pswpout +%ld", n,
-	       PAGEOUT_LEN / 2 / self->page, vmstat("pswpout") - before);
+	inval = mr_counter(self->m.tmr, "page_invalidations") - inval;
+	TH_LOG("MADV_PAGEOUT: %zu of %lu pages swapped out, pswpout +%ld, "
+	       "the MR's page_invalidations +%ld", n,
+	       PAGEOUT_LEN / 2 / self->page, vmstat("pswpout") - before, inval);
+	/* Reclaim unmaps a page only after the device let go of it. */
+	if (odp)
+		EXPECT_GE(inval, (long)n);
 	return n;
 }
 
-TEST_F(pageout, remote_sees_swap)
+TEST_F_TIMEOUT(pageout, remote_sees_swap, 300)
 {
 	size_t half = PAGEOUT_LEN / 2 / self->page, out;
 	long swpin;
@@ -115,7 +126,7 @@ TEST_F(pageout, remote_sees_swap)
 	ASSERT_TRUE(mirror_write_ok(&self->m, 0, PAGEOUT_LEN, SEED_A, "warm"));
 	ASSERT_TRUE(mirror_read_is(&self->m, 0, PAGEOUT_LEN, SEED_A, "warm"));
 
-	out = page_out_half(_metadata, self);
+	out = page_out_half(_metadata, self, variant->odp);
 	if (!variant->odp) {
 		/* What pinning costs: the pages cannot leave memory. */
 		EXPECT_EQ(0, out);
@@ -130,7 +141,7 @@ TEST_F(pageout, remote_sees_swap)
 	if (variant->odp)
 		EXPECT_GE(swpin, (long)out / 2);
 
-	out = page_out_half(_metadata, self);
+	out = page_out_half(_metadata, self, variant->odp);
 	EXPECT_TRUE(mirror_write_ok(&self->m, PAGEOUT_LEN / 4, PAGEOUT_LEN / 2,
 				    SEED_B, "WRITE into swapped-out pages"));
 	EXPECT_TRUE(pattern_check_at(self->tgt, PAGEOUT_LEN / 4, SEED_A, 0,
@@ -143,6 +154,7 @@ TEST_F(pageout, remote_sees_swap)
 /* --- pressure --- */
 
 FIXTURE(pressure) {
+	char cg_max[24];
 	struct cgroup cg;
 	struct loopback lb;
 	unsigned char *tgt, *src, *dst;
@@ -154,18 +166,20 @@ PINNED_AND_ODP_VARIANTS(pressure);
 FIXTURE_SETUP(pressure)
 {
 	ASSERT_TRUE(swap_on()) TH_LOG("no swap: the test's wrapper sets it up");
-	ASSERT_EQ(0, cgroup_enter(&self->cg, "odp_swap", 0));
-	ASSERT_EQ(0, cgroup_write(&self->cg, "memory.max", CG_MAX));
-	ASSERT_EQ(0, cgroup_write(&self->cg, "memory.swap.max", "max"));
 	LOOPBACK_OPEN_OR_SKIP(&self->lb, &opts, variant->odp, RW);
 	ASSERT_EQ(0, loopback_connect(&self->lb));
-	self->tgt = mmap(NULL, MR_LEN, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	ASSERT_NE(MAP_FAILED, self->tgt);
+	/* Pinned before the cgroup is entered: the limit is the target's. */
 	self->src = map_anon(NULL, CHUNK);
 	self->dst = map_anon(NULL, CHUNK);
 	self->smr = mirror_reg(&self->lb, self->src, CHUNK, false);
 	self->dmr = mirror_reg(&self->lb, self->dst, CHUNK, false);
+	ASSERT_EQ(0, cgroup_enter(&self->cg, "odp_swap", 0));
+	snprintf(self->cg_max, sizeof(self->cg_max), "%zu", MR_LEN / 4);
+	ASSERT_EQ(0, cgroup_write(&self->cg, "memory.max", self->cg_max));
+	ASSERT_EQ(0, cgroup_write(&self->cg, "memory.swap.max", "max"));
+	self->tgt = mmap(NULL, MR_LEN, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->tgt);
 }
 
 FIXTURE_TEARDOWN(pressure)
@@ -202,8 +216,8 @@ static void pinned_child(FIXTURE_DATA(pressure) *self)
 	mr = ibv_reg_mr(lb.pd, self->tgt, MR_LEN,
 			IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
 	if (mr) {
-		fprintf(stderr, "pinned: %lu bytes registered under memory.max %s\n",
-			MR_LEN, CG_MAX);
+		fprintf(stderr, "pinned: %zu bytes registered under memory.max %s\n",
+			MR_LEN, self->cg_max);
 		_exit(0);
 	}
 	fprintf(stderr, "pinned: ibv_reg_mr: %s\n", strerror(errno));
@@ -212,7 +226,7 @@ static void pinned_child(FIXTURE_DATA(pressure) *self)
 
 TEST_F_TIMEOUT(pressure, over_limit, 900)
 {
-	long swapped, swpin, events;
+	long swapped, swpin, events, faulted, inval;
 	size_t off;
 	int status;
 	pid_t pid;
@@ -250,11 +264,19 @@ TEST_F_TIMEOUT(pressure, over_limit, 900)
 	}
 	swpin = vmstat("pswpin") - swpin;
 	events = cgroup_stat(&self->cg, "memory.events", "max");
-	TH_LOG("%lu MiB under memory.max %s: %ld MiB in swap after the WRITEs, "
-	       "%ld pages swapped in by the READs, memory.events max %ld",
-	       MR_LEN >> 20, CG_MAX, swapped >> 20, swpin, events);
+	faulted = mr_counter(self->tmr, "page_faults");
+	inval = mr_counter(self->tmr, "page_invalidations");
+	TH_LOG("%zu MiB under memory.max %s: %ld MiB in swap after the WRITEs, "
+	       "%ld pages swapped in by the READs, memory.events max %ld; "
+	       "the MR's page_faults %ld, page_invalidations %ld",
+	       MR_LEN >> 20, self->cg_max, swapped >> 20, swpin, events,
+	       faulted, inval);
 	EXPECT_GE(swapped, (long)MR_LEN / 2);
 	EXPECT_GT(swpin, 0);
+	/* Every page was reclaimed from under the device at least once... */
+	EXPECT_GE(inval, (long)(MR_LEN / 2 / getpagesize()));
+	/* ... and faulted back for the READ. */
+	EXPECT_GE(faulted, (long)(MR_LEN * 3 / 2 / getpagesize()));
 }
 
 int main(int argc, char **argv)

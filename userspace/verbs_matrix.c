@@ -44,6 +44,7 @@
 #include "kselftest_harness.h"
 
 #include "check.h"
+#include "harness.h"
 #include "loopback.h"
 
 /* The device and GID index every case opens (-d, -g). */

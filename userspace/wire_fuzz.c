@@ -45,6 +45,7 @@
 #include "kselftest_harness.h"
 
 #include "check.h"
+#include "harness.h"
 #include "loopback.h"
 
 #define ROCE_PORT	4791
@@ -442,7 +443,7 @@ FIXTURE_SETUP(wire)
 	struct sockaddr_in6 me = { .sin6_family = AF_INET6,
 				   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
 	socklen_t mlen = sizeof(me);
-	struct loopback_opts side_opts = { opts.dev, 1 };
+	struct loopback_opts side_opts = { .dev = opts.dev, .gid_index = 1 };
 
 	crc_init();
 	self->rnd = 0x9e3779b97f4a7c15ull * (seed | 1);

@@ -28,6 +28,8 @@
 
 #include <linux/hmm.h>
 #include <linux/sizes.h>
+#include <rdma/restrack.h>
+#include <uapi/rdma/rdma_netlink.h>
 
 #include "rxe.h"
 
@@ -57,6 +59,17 @@ MODULE_PARM_DESC(odp_fault_behind,
 static struct workqueue_struct *rxe_odp_wq;
 
 /*
+ * What `rdma statistic show mr` reports of an ODP MR. Only faults and
+ * invalidations count, never a copy from pages already present.
+ */
+struct rxe_odp_stats {
+	atomic64_t faults;		/* calls that faulted pages in */
+	atomic64_t pages_faulted;	/* the pages those calls covered */
+	atomic64_t invalidations;	/* notifier callbacks on the MR */
+	atomic64_t pages_invalidated;	/* translations they dropped */
+};
+
+/*
  * Per ODP MR (the umem's private), and the owner of its umem: the MR holds
  * a reference, and so does each worker queued or running on it, so that
  * the umem outlives every fault that uses it.
@@ -76,6 +89,7 @@ struct rxe_odp_mr {
 	u32 qp_index;
 	struct rxe_qp *qp;
 	struct rxe_odp_fault *fault;	/* the fault QP tasks wait for */
+	struct rxe_odp_stats stats;
 };
 
 /*
@@ -177,12 +191,22 @@ static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 	struct ib_umem_odp *odp = container_of(mni, struct ib_umem_odp,
 					       notifier);
 	bool locked = rxe_odp_lock_for(odp, range);
+	struct rxe_odp_mr *omr;
+	int present;
 
-	if (locked) {
-		rxe_odp_drop_locked(odp, cur_seq, range->start, range->end);
-		mutex_unlock(&odp->umem_mutex);
+	if (!locked)
+		return false;
+	present = odp->npages;
+	rxe_odp_drop_locked(odp, cur_seq, range->start, range->end);
+	/* NULL until the registration that subscribed us has finished. */
+	omr = odp->private;
+	if (omr) {
+		atomic64_inc(&omr->stats.invalidations);
+		atomic64_add(present - odp->npages,
+			     &omr->stats.pages_invalidated);
 	}
-	return locked;
+	mutex_unlock(&odp->umem_mutex);
+	return true;
 }
 
 static const struct mmu_interval_notifier_ops rxe_odp_mni_ops = {
@@ -208,11 +232,14 @@ static void rxe_odp_mr_put(struct rxe_odp_mr *omr)
 static int rxe_odp_fault_range(struct ib_umem_odp *odp, unsigned long start,
 			       unsigned long len, u64 access)
 {
+	struct rxe_odp_mr *omr = odp->private;
 	int ret = ib_umem_odp_map_dma_and_lock(odp, start, len, access, true);
 
 	if (ret < 0)
 		return ret;
 	mutex_unlock(&odp->umem_mutex);
+	atomic64_inc(&omr->stats.faults);
+	atomic64_add(ret, &omr->stats.pages_faulted);
 	return 0;
 }
 
@@ -421,13 +448,58 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 	omr->odp = odp;
 	INIT_WORK(&omr->ahead, rxe_odp_ahead_work);
 	spin_lock_init(&omr->lock);
+	/* Under the mutex: the notifier may already be called (above). */
+	mutex_lock(&odp->umem_mutex);
 	odp->private = omr;
+	mutex_unlock(&odp->umem_mutex);
 	mr->umem = &odp->umem;
 	mr->page_shift = odp->page_shift;
 	mr->page_mask = ~(BIT_ULL(odp->page_shift) - 1);
 	mr->ibmr.page_size = BIT(odp->page_shift);
 	mr->ibmr.type = IB_MR_TYPE_USER;
 	mr->state = RXE_MR_STATE_VALID;
+	return 0;
+}
+
+/* --- statistics --- */
+
+static int rxe_odp_put_stat(struct sk_buff *msg, const char *name,
+			    atomic64_t *value)
+{
+	return rdma_nl_stat_hwcounter_entry(msg, name, atomic64_read(value));
+}
+
+/**
+ * rxe_odp_fill_stat_mr_entry - an MR's ODP counters, for `rdma statistic`
+ * @msg: the netlink message being filled
+ * @ibmr: an MR of the device; only ODP MRs have counters
+ *
+ * page_faults and page_invalidations count pages, as mlx5's counters of
+ * those names do; faults and invalidations count the events.
+ *
+ * Return: 0 or -EMSGSIZE.
+ */
+int rxe_odp_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
+{
+	struct rxe_mr *mr = to_rmr(ibmr);
+	struct rxe_odp_stats *st;
+	struct nlattr *table;
+
+	if (!rxe_mr_is_odp(mr))
+		return 0;
+	st = &((struct rxe_odp_mr *)to_ib_umem_odp(mr->umem)->private)->stats;
+	table = nla_nest_start(msg, RDMA_NLDEV_ATTR_STAT_HWCOUNTERS);
+	if (!table)
+		return -EMSGSIZE;
+	if (rxe_odp_put_stat(msg, "page_faults", &st->pages_faulted) ||
+	    rxe_odp_put_stat(msg, "page_invalidations",
+			     &st->pages_invalidated) ||
+	    rxe_odp_put_stat(msg, "faults", &st->faults) ||
+	    rxe_odp_put_stat(msg, "invalidations", &st->invalidations)) {
+		nla_nest_cancel(msg, table);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(msg, table);
 	return 0;
 }
 

@@ -51,6 +51,7 @@ int rxe_odp_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
 		      u64 swap_add, u64 *orig_val);
 int rxe_odp_atomic_write(struct rxe_mr *mr, u64 iova, u64 value);
 void rxe_odp_mr_cleanup(struct rxe_mr *mr);
+int rxe_odp_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr);
 
 #else
 
@@ -99,6 +100,12 @@ static inline int rxe_odp_atomic_write(struct rxe_mr *mr, u64 iova, u64 value)
 
 static inline void rxe_odp_mr_cleanup(struct rxe_mr *mr)
 {
+}
+
+static inline int rxe_odp_fill_stat_mr_entry(struct sk_buff *msg,
+					     struct ib_mr *ibmr)
+{
+	return 0;
 }
 
 #endif /* CONFIG_INFINIBAND_ON_DEMAND_PAGING */
