@@ -6,6 +6,8 @@
 #   make run                          boot, show rxe0's ODP caps, run ib_write_bw
 #   make check                        every suite, default then debug flavor
 #   make bench                        ours vs the unmodified base, side by side
+#   make torture [DURATION=60] [FLAVOR=debug] [SEED=1]
+#                                     the ODP torture tool in the guest
 #   make shell [FLAVOR=debug]         an interactive shell in the guest
 #   make clean                        remove build/ (the unpacked base too)
 
@@ -13,7 +15,7 @@ FLAVOR ?= default
 BASE ?= ours
 export FLAVOR BASE
 
-.PHONY: all deps kernel run check bench shell tests clean
+.PHONY: all deps kernel run check bench torture shell tests clean
 
 all: kernel
 
@@ -34,6 +36,9 @@ check: deps
 
 bench: deps
 	@scripts/bench.sh
+
+torture: deps
+	@scripts/torture.sh
 
 shell: kernel tests
 	@scripts/vm.sh -s -a kunit.enable=0

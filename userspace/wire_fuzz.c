@@ -2,7 +2,7 @@
 /*
  * wire_fuzz: RoCEv2 packets from a hostile peer, at live QPs.
  *
- *   wire_fuzz [-d ib_dev] [-n packets] [-s seed] [kselftest harness options]
+ *   wire_fuzz [-d ib_dev] [-n packets] [-S seed] [kselftest harness options]
  *
  * It sends -n packets (default 20000), or as many as two minutes allow.
  *
@@ -567,7 +567,7 @@ TEST_F_TIMEOUT(wire, fuzz, 1800)
 int main(int argc, char **argv)
 {
 	loopback_take_opts(&argc, &argv, &opts);
-	while (argc > 2 && (!strcmp(argv[1], "-n") || !strcmp(argv[1], "-s"))) {
+	while (argc > 2 && (!strcmp(argv[1], "-n") || !strcmp(argv[1], "-S"))) {
 		if (argv[1][1] == 'n')
 			npackets = strtoul(argv[2], NULL, 0);
 		else
