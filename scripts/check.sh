@@ -52,12 +52,14 @@ run_host_tests() {
 # several times slower.
 vm_timeout() { [ "$1" = debug ] && echo 3000 || echo 900; }
 
-# What the suite needs to know of a slow kernel: perftest's runs and the
-# swap test's MR under memory pressure there only have to finish without a
-# splat, so they move a quarter of the data.
+# What the suite needs to know of a slow kernel: there perftest, the swap
+# test's MR under memory pressure and the wire fuzzer only have to finish
+# without a splat, so they run smaller (each test says what its variable
+# means). The defaults are the tests' own.
 suite_env() {
 	if [ "$1" = debug ]; then
-		echo PERFTEST_ITERS=50 ODP_SWAP_SIZE=16M
+		echo PERFTEST_ITERS=50 PERFTEST_BW_SIZES=65536 PERFTEST_LAT_SIZES=8 \
+			ODP_SWAP_SIZE=16M WIRE_FUZZ_PACKETS=2000
 	else
 		echo PERFTEST_ITERS=200 ODP_SWAP_SIZE=128M
 	fi

@@ -9,6 +9,10 @@ PERFTEST_PORT=${PERFTEST_PORT:-18515}
 # Iterations per run (-n): the figure only has to exist, and a debug kernel
 # moves about a megabyte a second (scripts/check.sh lowers it there).
 PERFTEST_ITERS=${PERFTEST_ITERS:-200}
+# Message sizes the --odp runs try, bandwidth and latency (one each on a
+# debug kernel, where every process start takes seconds).
+PERFTEST_BW_SIZES=${PERFTEST_BW_SIZES:-4096 65536}
+PERFTEST_LAT_SIZES=${PERFTEST_LAT_SIZES:-8 4096}
 
 # perftest turns cycles into time by sampling the TSC against the clock; in
 # an emulated guest under load the samples can fail its r^2 >= 0.9 check
