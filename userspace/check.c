@@ -363,3 +363,16 @@ long rdma_mr_counter(const char *dev, uint32_t lkey, const char *name)
 	pclose(f);
 	return v;
 }
+
+bool thp_enabled(void)
+{
+	char line[128] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+
+	if (!f)
+		return false;
+	if (!fgets(line, sizeof(line), f))
+		line[0] = 0;
+	fclose(f);
+	return strstr(line, "[always]") || strstr(line, "[madvise]");
+}

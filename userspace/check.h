@@ -112,6 +112,9 @@ bool rdma_res_counts_back(const char *dev, const struct res_counts *base,
  */
 long rdma_mr_counter(const char *dev, uint32_t lkey, const char *name);
 
+/* Whether THP is on for all memory or for MADV_HUGEPAGE regions. */
+bool thp_enabled(void);
+
 /* Port 1's hardware counter @name of @dev (sysfs hw_counters), or -1. */
 long port_counter(const char *dev, const char *name);
 

@@ -69,19 +69,6 @@ struct thp {
 
 /* --- huge page buffers --- */
 
-static bool thp_enabled(void)
-{
-	char line[128] = "";
-	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-
-	if (!f)
-		return false;
-	if (!fgets(line, sizeof(line), f))
-		line[0] = 0;
-	fclose(f);
-	return strstr(line, "[always]") || strstr(line, "[madvise]");
-}
-
 /*
  * BUF_SIZE bytes at a 2 MiB boundary, MADV_HUGEPAGE. The rest of the
  * reservation stays mapped PROT_NONE on both sides, so that the buffer's

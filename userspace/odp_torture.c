@@ -1892,19 +1892,6 @@ static void *churn_run(void *arg)
 
 /* --- probes: what this kernel and machine can do --- */
 
-static bool thp_enabled(void)
-{
-	char line[128] = "";
-	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-
-	if (!f)
-		return false;
-	if (!fgets(line, sizeof(line), f))
-		line[0] = 0;
-	fclose(f);
-	return strstr(line, "[always]") || strstr(line, "[madvise]");
-}
-
 static bool write_file(const char *path, const char *val)
 {
 	int fd = open(path, O_WRONLY);
