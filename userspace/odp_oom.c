@@ -48,7 +48,7 @@
 #define CHUNK		(1ul << 20)	/* one WRITE or READ of the peer */
 #define VICTIM_MAX	"48M"		/* the victim's memory.max */
 #define PEER_ROUNDS	4		/* round trips before the victim hogs */
-#define TRAFFIC_MS	60000		/* the peer's limit for the traffic */
+#define TRAFFIC_MS	180000		/* the traffic's limit */
 #define PIPE_MS		30000		/* how long either side waits */
 #define RES_MS		5000		/* ... and for the victim's resources */
 #define SEED		0x0aa1
