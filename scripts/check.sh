@@ -90,7 +90,7 @@ run_flavor() {
 slowest_tests() {
 	[ -f "$2/times" ] || return 0
 	echo "check: $1 guest tests took $(awk '{s += $1} END {print s}' "$2/times") s;" \
-		"slowest: $(sort -rn "$2/times" | head -n 5 | awk '{printf "%s%s %ss", NR > 1 ? ", " : "", $2, $1}')"
+		"slowest: $(sort -rn "$2/times" | head -n 5 | awk '{printf "%s%s %ss", (NR > 1 ? ", " : ""), $2, $1}')"
 }
 
 # Kernels that only have to compile and link (configs/<flavor>.config).
