@@ -105,7 +105,11 @@ TEST_F(charge, entries_to_owner)
 	}
 	TH_LOG("slab + vmalloc of the cgroup: %ld -> %ld bytes (entries need %ld)",
 	       before, after, need);
-	EXPECT_GE(after - before, need);
+	/*
+	 * Other slab of the cgroup may be freed meanwhile (tens of KiB have
+	 * been seen): allow a tenth. Charged elsewhere, it grows by ~200.
+	 */
+	EXPECT_GE(after - before, need - need / 10);
 }
 
 int main(int argc, char **argv)
