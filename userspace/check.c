@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <infiniband/verbs.h>
@@ -375,4 +376,35 @@ bool thp_enabled(void)
 		line[0] = 0;
 	fclose(f);
 	return strstr(line, "[always]") || strstr(line, "[madvise]");
+}
+
+char pipe_byte(int fd, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char c;
+
+	if (poll(&pfd, 1, ms) != 1)
+		return 0;
+	return read(fd, &c, 1) == 1 ? c : 0;
+}
+
+bool reaped_by_sigkill(pid_t pid, const char *why, char *how, size_t len)
+{
+	int status;
+
+	if (waitpid(pid, &status, 0) != pid) {
+		snprintf(how, len, "waitpid: %s", strerror(errno));
+		return false;
+	}
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+		snprintf(how, len, "killed");
+		return true;
+	}
+	if (WIFSIGNALED(status))
+		snprintf(how, len, "died of signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+	else
+		snprintf(how, len, "exited with %d: %s", WEXITSTATUS(status),
+			 why && why[0] ? why : "no reason given");
+	return false;
 }

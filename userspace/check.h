@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Byte @i of the pattern @seed; different seeds give different data. */
 unsigned char pattern_byte(unsigned int seed, size_t i);
@@ -111,6 +112,15 @@ bool rdma_res_counts_back(const char *dev, const struct res_counts *base,
  * or -1 where there is none.
  */
 long rdma_mr_counter(const char *dev, uint32_t lkey, const char *name);
+
+/* The next byte from a child on pipe @fd, or 0 at its end or after @ms. */
+char pipe_byte(int fd, int ms);
+
+/*
+ * Reap child @pid; true when SIGKILL ended it. @how gets what happened,
+ * with @why (the child's own account) when it exited.
+ */
+bool reaped_by_sigkill(pid_t pid, const char *why, char *how, size_t len);
 
 /* Whether THP is on for all memory or for MADV_HUGEPAGE regions. */
 bool thp_enabled(void);

@@ -207,40 +207,6 @@ child_main(const FIXTURE_VARIANT(kill) *v, int out, struct progress *pr)
 
 /* --- the parent --- */
 
-/* The child's byte on @fd, or 0 on end of file or timeout. */
-static char wait_for_child(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	char c;
-
-	if (poll(&pfd, 1, PIPE_MS) != 1)
-		return 0;
-	return read(fd, &c, 1) == 1 ? c : 0;
-}
-
-/* How the child ended, for the verdict line; true when by our SIGKILL. */
-static bool reaped_by_kill(pid_t pid, const struct progress *pr, char *how,
-			   size_t len)
-{
-	int status;
-
-	if (waitpid(pid, &status, 0) != pid) {
-		snprintf(how, len, "waitpid: %s", strerror(errno));
-		return false;
-	}
-	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
-		snprintf(how, len, "killed");
-		return true;
-	}
-	if (WIFSIGNALED(status))
-		snprintf(how, len, "died of signal %d (%s)", WTERMSIG(status),
-			 strsignal(WTERMSIG(status)));
-	else
-		snprintf(how, len, "exited with %d: %s", WEXITSTATUS(status),
-			 pr->why[0] ? pr->why : "no reason given");
-	return false;
-}
-
 /* Fork the child, kill it at moment @v, reap it and count what it left. */
 static void kill_child(struct __test_metadata *_metadata,
 		       const FIXTURE_VARIANT(kill) *v, struct progress *pr,
@@ -265,13 +231,13 @@ static void kill_child(struct __test_metadata *_metadata,
 	}
 	close(fds[1]);
 	t0 = now_ms();
-	c = wait_for_child(fds[0]);
+	c = pipe_byte(fds[0], PIPE_MS);
 	if (v->delay_ms)
 		sleep_ms(v->delay_ms);
 	posted = atomic_load(&pr->posted);
 	done = atomic_load(&pr->done);
 	kill(pid, SIGKILL);
-	killed = reaped_by_kill(pid, pr, how, sizeof(how));
+	killed = reaped_by_sigkill(pid, pr->why, how, sizeof(how));
 	close(fds[0]);
 	expect(c == 'R' && killed, "SIGKILL %s: child %s %ld ms after fork, "
 	       "%ld requests posted, %ld completed", v->name, how,

@@ -68,17 +68,6 @@ static void xwrite(int fd, char c)
 		_exit(4);
 }
 
-/* The byte on @fd, or 0 on end of file or after PIPE_MS. */
-static char xread(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	char c;
-
-	if (poll(&pfd, 1, PIPE_MS) != 1)
-		return 0;
-	return read(fd, &c, 1) == 1 ? c : 0;
-}
-
 /* --- the victim --- */
 
 static void __attribute__((noreturn))
@@ -112,7 +101,7 @@ victim_main(int in, int out, struct shared *sh)
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	alarm(TRAFFIC_MS / 1000 + 30);
-	if (xread(in) != 'G')
+	if (pipe_byte(in, PIPE_MS) != 'G')
 		victim_fail(sh, "no go from the peer");
 	if (loopback_open(&lb, &opts) || loopback_peer_qp(&lb))
 		victim_fail(sh, "open and make a QP");
@@ -129,10 +118,11 @@ victim_main(int in, int out, struct shared *sh)
 	sh->rkey = mr->rkey;
 	sh->addr = (uintptr_t)tgt;
 	xwrite(out, 'R');
-	if (xread(in) != 'C' || loopback_peer_connect(&lb, sh->peer_qpn))
+	if (pipe_byte(in, PIPE_MS) != 'C' ||
+	    loopback_peer_connect(&lb, sh->peer_qpn))
 		victim_fail(sh, "connect to the peer");
 	xwrite(out, 'K');
-	if (xread(in) != 'H')
+	if (pipe_byte(in, PIPE_MS) != 'H')
 		victim_fail(sh, "no word to hog from the peer");
 	victim_hog(sh);
 }
@@ -188,11 +178,13 @@ FIXTURE_SETUP(oom)
 	self->dst = map_anon(NULL, CHUNK);
 	self->smr = mirror_reg(&self->lb, self->src, CHUNK, true);
 	self->dmr = mirror_reg(&self->lb, self->dst, CHUNK, true);
-	ASSERT_EQ('R', xread(self->from[0])) TH_LOG("victim: %s", self->sh->why);
+	ASSERT_EQ('R', pipe_byte(self->from[0], PIPE_MS))
+		TH_LOG("victim: %s", self->sh->why);
 	self->sh->peer_qpn = self->lb.qp[0]->qp_num;
 	ASSERT_EQ(0, loopback_peer_connect(&self->lb, self->sh->victim_qpn));
 	xwrite(self->to[1], 'C');
-	ASSERT_EQ('K', xread(self->from[0])) TH_LOG("victim: %s", self->sh->why);
+	ASSERT_EQ('K', pipe_byte(self->from[0], PIPE_MS))
+		TH_LOG("victim: %s", self->sh->why);
 }
 
 FIXTURE_TEARDOWN(oom)
@@ -226,24 +218,6 @@ static int round_trip(FIXTURE_DATA(oom) *self, long n, bool *bytes_ok)
 	return st;
 }
 
-/* How the victim ended; true when by SIGKILL. */
-static bool victim_killed(pid_t pid, const struct shared *sh, char *how,
-			  size_t len)
-{
-	int status;
-
-	if (waitpid(pid, &status, 0) != pid) {
-		snprintf(how, len, "waitpid: %s", strerror(errno));
-		return false;
-	}
-	if (WIFSIGNALED(status))
-		snprintf(how, len, "died of signal %d", WTERMSIG(status));
-	else
-		snprintf(how, len, "exited with %d: %s", WEXITSTATUS(status),
-			 sh->why[0] ? sh->why : "no reason given");
-	return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
-}
-
 TEST_F_TIMEOUT(oom, peer_sees_errors, 300)
 {
 	struct res_counts now = { -1, -1, -1 };
@@ -268,7 +242,8 @@ TEST_F_TIMEOUT(oom, peer_sees_errors, 300)
 	EXPECT_NE(IBV_WC_SUCCESS, st) TH_LOG("the traffic outlived the victim");
 	EXPECT_LE(0, st) TH_LOG("a request never completed");
 
-	EXPECT_TRUE(victim_killed(self->pid, self->sh, how, sizeof(how)))
+	EXPECT_TRUE(reaped_by_sigkill(self->pid, self->sh->why, how,
+				      sizeof(how)))
 		TH_LOG("the victim %s", how);
 	self->pid = 0;
 	EXPECT_LE(1, cgroup_stat(&self->cg, "memory.events", "oom_kill"));
