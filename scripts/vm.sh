@@ -15,7 +15,7 @@
 # splat after a clean exit, 130 when interrupted (Ctrl-C or SIGTERM end
 # QEMU at once).
 # -s boots an interactive shell on the console instead of a command.
-# VM_MEM sets the guest RAM (default 2G). VM_MEM_PATH, a hugetlbfs mount
+# VM_MEM sets the guest RAM (default 2304M). VM_MEM_PATH, a hugetlbfs mount
 # with enough free huge pages, backs the guest RAM with host huge pages.
 #
 # Accelerator: KVM when this kernel image has been seen to boot under it,
@@ -70,9 +70,13 @@ esac
 
 append="console=ttyS0 root=root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro"
 append+=" init=$REPO/scripts/guest-init panic=-1 numa=fake=2 hugepages=64 no_hash_pointers"
-# Two 256 MiB ranges of guest RAM set aside (memmap=...!...) serve test_hmm
-# as device-coherent memory, so hmm-tests' device_coherent cases run too.
-append+=" memmap=512M!1G test_hmm.spm_addr_dev0=0x40000000 test_hmm.spm_addr_dev1=0x50000000"
+# Guest RAM set aside on the command line. Two 256 MiB ranges, reserved
+# (memmap=nn$ss), serve test_hmm as device-coherent memory, so hmm-tests'
+# device_coherent cases run too. 256 MiB marked persistent (memmap=nn!ss)
+# become /dev/pmem0, for FS-DAX. Both lie below 2 GiB, in RAM whatever
+# VM_MEM is; the default gives the guest back what they take.
+append+=' memmap=512M$1G test_hmm.spm_addr_dev0=0x40000000 test_hmm.spm_addr_dev1=0x50000000'
+append+=" memmap=256M!1536M"
 
 # qemu_cmd ACCEL RESULTS_DIR MEM APPEND: the QEMU command line, in qemu[].
 qemu_cmd() {
@@ -171,7 +175,7 @@ mkdir -p "$outdir"
 log=$outdir/console.log
 [ $shell -eq 1 ] && append+=" guest.shell=1"
 append+=" $extra"
-qemu_cmd "$accel" "$outdir" "${VM_MEM:-2G}" "$append"
+qemu_cmd "$accel" "$outdir" "${VM_MEM:-2304M}" "$append"
 qemu+=(${VM_MEM_PATH:+-mem-path "$VM_MEM_PATH" -mem-prealloc})
 
 if [ $shell -eq 1 ]; then

@@ -89,6 +89,17 @@ bool pattern_check(const void *p, size_t len, unsigned int seed,
 	return pattern_check_at(p, len, seed, 0, what);
 }
 
+bool fd_pattern_is(int fd, size_t off, size_t len, unsigned int seed,
+		   const char *what)
+{
+	unsigned char *buf = malloc(len);
+	bool ok = buf && pread(fd, buf, len, off) == (ssize_t)len &&
+		  pattern_check_at(buf, len, seed, off, what);
+
+	free(buf);
+	return ok;
+}
+
 bool bytes_check(const void *p, size_t len, unsigned char c, const char *what)
 {
 	const unsigned char *b = p;

@@ -29,6 +29,10 @@ void pattern_fill(void *p, size_t len, unsigned int seed);
 bool pattern_check(const void *p, size_t len, unsigned int seed,
 		   const char *what);
 
+/* Whether file @fd holds pattern @seed at [off, off + len), by pread(). */
+bool fd_pattern_is(int fd, size_t off, size_t len, unsigned int seed,
+		   const char *what);
+
 /* True when every byte of @p is @c; otherwise say where it is not. */
 bool bytes_check(const void *p, size_t len, unsigned char c, const char *what);
 

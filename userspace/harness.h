@@ -43,4 +43,19 @@
 			     (o)->dev, #caps);				\
 	} while (0)
 
+/*
+ * In a teardown: the MR, QP and PD counts of device @dev are back at
+ * @base (a struct res_counts from check.h) within @ms milliseconds.
+ */
+#define EXPECT_RES_COUNTS_BACK(dev, base, ms)				\
+	do {								\
+		struct res_counts _now;					\
+									\
+		EXPECT_TRUE(rdma_res_counts_back(dev, base, &_now, ms))	\
+			TH_LOG("MRs %ld, QPs %ld, PDs %ld; before: "	\
+			       "%ld, %ld, %ld", _now.mr, _now.qp,	\
+			       _now.pd, (base)->mr, (base)->qp,		\
+			       (base)->pd);				\
+	} while (0)
+
 #endif

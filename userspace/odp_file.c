@@ -86,8 +86,6 @@ FIXTURE_SETUP(file)
 
 FIXTURE_TEARDOWN(file)
 {
-	struct res_counts now;
-
 	loopback_dereg(self->fmr);
 	mirror_close(&self->m);
 	loopback_close(&self->lb);
@@ -99,10 +97,7 @@ FIXTURE_TEARDOWN(file)
 		close(self->fd);
 		unlink(self->path);
 	}
-	EXPECT_TRUE(rdma_res_counts_back(opts.dev, &self->base, &now, 5000))
-		TH_LOG("MRs %ld, QPs %ld, PDs %ld; before: %ld, %ld, %ld",
-		       now.mr, now.qp, now.pd, self->base.mr, self->base.qp,
-		       self->base.pd);
+	EXPECT_RES_COUNTS_BACK(opts.dev, &self->base, 5000);
 }
 
 static long nr_written(void)
@@ -175,18 +170,6 @@ static bool evict(FIXTURE_DATA(file) *self)
 	return !resident;
 }
 
-/* The file's bytes [off, off + len), read with pread(). */
-static bool file_is(FIXTURE_DATA(file) *self, size_t off, size_t len,
-		    unsigned int seed, const char *what)
-{
-	unsigned char *buf = malloc(len);
-	bool ok = buf && pread(self->fd, buf, len, off) == (ssize_t)len &&
-		  pattern_check_at(buf, len, seed, off, what);
-
-	free(buf);
-	return ok;
-}
-
 TEST_F_TIMEOUT(file, writeback_lands, 120)
 {
 	size_t off = self->page + 123, len = 256 << 10;
@@ -199,7 +182,7 @@ TEST_F_TIMEOUT(file, writeback_lands, 120)
 	EXPECT_GE(written, (long)(len / self->page / 2));
 	EXPECT_TRUE(on_disk_is(self, off, len, SEED_A, "on disk after fsync"));
 	ASSERT_TRUE(evict(self));
-	EXPECT_TRUE(file_is(self, off, len, SEED_A, "the file, evicted"));
+	EXPECT_TRUE(fd_pattern_is(self->fd, off, len, SEED_A, "the file, evicted"));
 }
 
 TEST_F_TIMEOUT(file, writeback_rewrite, 120)
@@ -217,7 +200,7 @@ TEST_F_TIMEOUT(file, writeback_rewrite, 120)
 	EXPECT_GE(second, (long)(len / self->page / 2));
 	EXPECT_TRUE(on_disk_is(self, off, len, SEED_B, "B on disk"));
 	ASSERT_TRUE(evict(self));
-	EXPECT_TRUE(file_is(self, off, len, SEED_B, "the file, evicted"));
+	EXPECT_TRUE(fd_pattern_is(self->fd, off, len, SEED_B, "the file, evicted"));
 }
 
 TEST_F_TIMEOUT(file, truncate_cut_off, 120)

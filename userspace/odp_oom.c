@@ -220,7 +220,6 @@ static int round_trip(FIXTURE_DATA(oom) *self, long n, bool *bytes_ok)
 
 TEST_F_TIMEOUT(oom, peer_sees_errors, 300)
 {
-	struct res_counts now = { -1, -1, -1 };
 	long n, after_hog = 0, t0;
 	bool bytes_ok = true;
 	char how[192];
@@ -252,10 +251,7 @@ TEST_F_TIMEOUT(oom, peer_sees_errors, 300)
 	loopback_dereg(self->dmr);
 	self->smr = self->dmr = NULL;
 	loopback_close(&self->lb);
-	EXPECT_TRUE(rdma_res_counts_back(opts.dev, &self->base, &now, RES_MS))
-		TH_LOG("MR, QP, PD counts %ld, %ld, %ld; before the victim %ld, %ld, %ld",
-		       now.mr, now.qp, now.pd, self->base.mr, self->base.qp,
-		       self->base.pd);
+	EXPECT_RES_COUNTS_BACK(opts.dev, &self->base, RES_MS);
 	EXPECT_TRUE(mirror_fresh_round_trip(&opts, 4 * CHUNK, CHUNK + 123, CHUNK));
 }
 

@@ -7,7 +7,9 @@
  * It sends -n packets (default 20000), or as many as two minutes allow.
  *
  * A victim RC queue pair, connected over ::1 (GID index 2), has a pinned
- * and an ODP MR registered, receive buffers in both, and its ODP memory is
+ * and an ODP MR registered (both take FLUSHes: of type global, and on the
+ * ODP MR of type persistent too, over memory that is not persistent),
+ * receive buffers in both, and its ODP memory is
  * dropped (MADV_DONTNEED) every few packets, so that packets meet MRs being
  * invalidated. The fuzzer writes packets for it to [::1]:4791 from a UDP
  * socket, as its peer would: well-formed requests of every opcode (SEND,
@@ -29,16 +31,12 @@
  * checks the console).
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <dirent.h>
-#include <endian.h>
-#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,9 +45,8 @@
 #include "check.h"
 #include "harness.h"
 #include "loopback.h"
+#include "roce.h"
 
-#define ROCE_PORT	4791
-#define GID_IPV6_LO	2		/* ::1 in rxe0's GID table on lo */
 #define MR_LEN		(64 * 4096)
 #define NRECV		16
 #define SIDE_EVERY	64		/* packets between verified rounds */
@@ -58,115 +55,41 @@
 #define SEED		0x77
 #define MAX_SECONDS	120		/* a debug kernel sends fewer */
 
-static struct loopback_opts opts = { .dev = "rxe0", .gid_index = GID_IPV6_LO };
+static struct loopback_opts opts = { .dev = "rxe0", .gid_index = ROCE_GID_IPV6_LO };
 static unsigned long npackets = 20000;
 static unsigned int seed = 1;
-
-/* --- packet layout (IBTA): opcodes and extended header sizes --- */
-
-enum {
-	OP_SEND_FIRST = 0x00, OP_SEND_MIDDLE, OP_SEND_LAST, OP_SEND_LAST_IMM,
-	OP_SEND_ONLY, OP_SEND_ONLY_IMM, OP_WRITE_FIRST, OP_WRITE_MIDDLE,
-	OP_WRITE_LAST, OP_WRITE_LAST_IMM, OP_WRITE_ONLY, OP_WRITE_ONLY_IMM,
-	OP_READ_REQ, OP_CMP_SWAP = 0x13, OP_FETCH_ADD = 0x14,
-	OP_SEND_LAST_INV = 0x16, OP_SEND_ONLY_INV = 0x17,
-	OP_FLUSH = 0x1c, OP_ATOMIC_WRITE = 0x1d,
-};
-
-#define BTH_LEN		12
-#define RETH_LEN	16
-#define ATMETH_LEN	28
-#define IMM_LEN		4
-#define FETH_LEN	4
-#define ICRC_LEN	4
 
 /* Requests a peer sends, and what follows their BTH (FETH before RETH). */
 static const struct {
 	uint8_t op;
 	uint8_t reth, atmeth, imm, feth, data;
 } ops[] = {
-	{ OP_SEND_FIRST, 0, 0, 0, 0, 1 },
-	{ OP_SEND_MIDDLE, 0, 0, 0, 0, 1 },
-	{ OP_SEND_LAST, 0, 0, 0, 0, 1 },
-	{ OP_SEND_LAST_IMM, 0, 0, 1, 0, 1 },
-	{ OP_SEND_ONLY, 0, 0, 0, 0, 1 },
-	{ OP_SEND_ONLY_IMM, 0, 0, 1, 0, 1 },
-	{ OP_WRITE_FIRST, 1, 0, 0, 0, 1 },
-	{ OP_WRITE_MIDDLE, 0, 0, 0, 0, 1 },
-	{ OP_WRITE_LAST, 0, 0, 0, 0, 1 },
-	{ OP_WRITE_LAST_IMM, 0, 0, 1, 0, 1 },
-	{ OP_WRITE_ONLY, 1, 0, 0, 0, 1 },
-	{ OP_WRITE_ONLY_IMM, 1, 0, 1, 0, 1 },
-	{ OP_READ_REQ, 1, 0, 0, 0, 0 },
-	{ OP_CMP_SWAP, 0, 1, 0, 0, 0 },
-	{ OP_FETCH_ADD, 0, 1, 0, 0, 0 },
-	{ OP_SEND_LAST_INV, 0, 0, 1, 0, 1 },
-	{ OP_SEND_ONLY_INV, 0, 0, 1, 0, 1 },
-	{ OP_FLUSH, 1, 0, 0, 1, 0 },
-	{ OP_ATOMIC_WRITE, 1, 0, 0, 0, 1 },
+	{ ROCE_SEND_FIRST, 0, 0, 0, 0, 1 },
+	{ ROCE_SEND_MIDDLE, 0, 0, 0, 0, 1 },
+	{ ROCE_SEND_LAST, 0, 0, 0, 0, 1 },
+	{ ROCE_SEND_LAST_IMM, 0, 0, 1, 0, 1 },
+	{ ROCE_SEND_ONLY, 0, 0, 0, 0, 1 },
+	{ ROCE_SEND_ONLY_IMM, 0, 0, 1, 0, 1 },
+	{ ROCE_WRITE_FIRST, 1, 0, 0, 0, 1 },
+	{ ROCE_WRITE_MIDDLE, 0, 0, 0, 0, 1 },
+	{ ROCE_WRITE_LAST, 0, 0, 0, 0, 1 },
+	{ ROCE_WRITE_LAST_IMM, 0, 0, 1, 0, 1 },
+	{ ROCE_WRITE_ONLY, 1, 0, 0, 0, 1 },
+	{ ROCE_WRITE_ONLY_IMM, 1, 0, 1, 0, 1 },
+	{ ROCE_READ_REQ, 1, 0, 0, 0, 0 },
+	{ ROCE_CMP_SWAP, 0, 1, 0, 0, 0 },
+	{ ROCE_FETCH_ADD, 0, 1, 0, 0, 0 },
+	{ ROCE_SEND_LAST_INV, 0, 0, 1, 0, 1 },
+	{ ROCE_SEND_ONLY_INV, 0, 0, 1, 0, 1 },
+	{ ROCE_FLUSH, 1, 0, 0, 1, 0 },
+	{ ROCE_ATOMIC_WRITE, 1, 0, 0, 0, 1 },
 };
-
-/* --- ICRC (RoCEv2 over IPv6, as rxe computes it) --- */
-
-static uint32_t crc_table[256];
-
-static void crc_init(void)
-{
-	uint32_t c;
-	int i, k;
-
-	for (i = 0; i < 256; i++) {
-		c = i;
-		for (k = 0; k < 8; k++)
-			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-		crc_table[i] = c;
-	}
-}
-
-/* CRC-32 (reflected) without the initial or final inversion. */
-static uint32_t crc_raw(uint32_t crc, const void *p, size_t len)
-{
-	const uint8_t *b = p;
-
-	while (len--)
-		crc = crc_table[(crc ^ *b++) & 0xff] ^ (crc >> 8);
-	return crc;
-}
-
-/*
- * The ICRC over a packet of @len bytes (its last 4 are the ICRC itself)
- * sent from UDP port @sport on ::1 to ::1: the IPv6 and UDP headers with
- * their variant fields masked, the BTH with resv8a masked, the rest.
- */
-static uint32_t icrc(const uint8_t *pkt, size_t len, uint16_t sport)
-{
-	uint8_t ps[40 + 8 + BTH_LEN] = { 0x6f, 0xff, 0xff, 0xff };
-	uint16_t udplen = htons(8 + len);
-
-	memcpy(ps + 4, &udplen, 2);	/* IPv6 payload length */
-	ps[6] = IPPROTO_UDP;
-	ps[7] = 0xff;			/* hop limit, masked */
-	ps[23] = 1;			/* source ::1 */
-	ps[39] = 1;			/* destination ::1 */
-	sport = htons(sport);
-	memcpy(ps + 40, &sport, 2);
-	ps[42] = ROCE_PORT >> 8;
-	ps[43] = ROCE_PORT & 0xff;
-	memcpy(ps + 44, &udplen, 2);
-	ps[46] = ps[47] = 0xff;		/* UDP checksum, masked */
-	memcpy(ps + 48, pkt, BTH_LEN);
-	ps[48 + 4] = 0xff;		/* BTH resv8a, masked */
-	/* 0xdebb20e3: the CRC of 8 bytes of 0xff (a masked LRH). */
-	return ~crc_raw(crc_raw(0xdebb20e3, ps, sizeof(ps)), pkt + BTH_LEN,
-			len - BTH_LEN - ICRC_LEN);
-}
 
 /* --- the fuzzer's state --- */
 
 FIXTURE(wire) {
 	struct loopback victim, side;
-	int sock;
-	uint16_t sport;
+	struct roce_sock sock;
 	size_t mtu;
 	unsigned char *pinned_buf, *odp_buf, *side_src, *side_dst;
 	struct ibv_mr *pinned, *odp, *side_smr, *side_dmr;
@@ -181,18 +104,6 @@ static uint32_t rnd(FIXTURE_DATA(wire) *self)
 	self->rnd ^= self->rnd << 25;
 	self->rnd ^= self->rnd >> 27;
 	return (self->rnd * 0x2545f4914f6cdd1dull) >> 32;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	v = htonl(v);
-	memcpy(p, &v, 4);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	v = htobe64(v);
-	memcpy(p, &v, 8);
 }
 
 static void post_victim_recvs(FIXTURE_DATA(wire) *self, int n)
@@ -211,12 +122,20 @@ static void post_victim_recvs(FIXTURE_DATA(wire) *self, int n)
 	}
 }
 
+/* A fresh victim takes FLUSHes too, and has its receives posted. */
+static int victim_ready(FIXTURE_DATA(wire) *self)
+{
+	if (roce_allow_flush(self->victim.qp[1]))
+		return -1;
+	post_victim_recvs(self, NRECV);
+	return 0;
+}
+
 static int victim_connect(FIXTURE_DATA(wire) *self)
 {
 	if (loopback_connect(&self->victim))
 		return -1;
-	post_victim_recvs(self, NRECV);
-	return 0;
+	return victim_ready(self);
 }
 
 /* Reap the victim's completions; replace it when it is in error. */
@@ -241,7 +160,7 @@ static void victim_service(FIXTURE_DATA(wire) *self)
 	    a.qp_state == IBV_QPS_ERR || a.qp_state == IBV_QPS_SQE) {
 		self->reconnects++;
 		if (!loopback_reconnect(&self->victim))
-			post_victim_recvs(self, NRECV);
+			victim_ready(self);
 	}
 }
 
@@ -304,7 +223,7 @@ static size_t build(FIXTURE_DATA(wire) *self, uint8_t *pkt, size_t cap)
 	int k = rnd(self) % (sizeof(ops) / sizeof(ops[0]));
 	struct ibv_mr *mr = rnd(self) & 1 ? self->odp : self->pinned;
 	uint32_t psn = victim_psn(self), dlen = pick_len(self);
-	size_t len = BTH_LEN, data = 0, pad = 0;
+	size_t len = ROCE_BTH_LEN, data = 0, pad = 0;
 	uint8_t op = ops[k].op;
 
 	if (rnd(self) % 16 == 0)
@@ -314,7 +233,7 @@ static size_t build(FIXTURE_DATA(wire) *self, uint8_t *pkt, size_t cap)
 	if (ops[k].data)
 		data = rnd(self) % 4 ? rnd(self) % (self->mtu + 1) :
 		       rnd(self) % (cap - 128);
-	if (op == OP_ATOMIC_WRITE && rnd(self) % 4)
+	if (op == ROCE_ATOMIC_WRITE && rnd(self) % 4)
 		data = 8;
 	pad = (4 - data % 4) % 4;
 	if (rnd(self) % 16 == 0)
@@ -324,37 +243,37 @@ static size_t build(FIXTURE_DATA(wire) *self, uint8_t *pkt, size_t cap)
 	pkt[0] = op;
 	pkt[1] = (rnd(self) % 8 == 0 ? 0x80 : 0) | pad << 4;	/* SE, pad */
 	pkt[2] = pkt[3] = 0xff;				/* default P_Key */
-	put32(pkt + 4, self->victim.qp[1]->qp_num);
-	put32(pkt + 8, (rnd(self) % 4 == 0 ? 0x80000000u : 0) |
+	roce_put32(pkt + 4, self->victim.qp[1]->qp_num);
+	roce_put32(pkt + 8, (rnd(self) % 4 == 0 ? 0x80000000u : 0) |
 		       (psn & 0xffffff));		/* AckReq */
 	if (ops[k].feth) {
 		/* Selectivity (bits 5:4) and placement type (bits 3:0). */
-		put32(pkt + len, rnd(self) % 4 ? (rnd(self) & 1) << 4 |
+		roce_put32(pkt + len, rnd(self) % 4 ? (rnd(self) & 1) << 4 |
 			(1 + rnd(self) % 2) : rnd(self));
-		len += FETH_LEN;
+		len += ROCE_FETH_LEN;
 	}
 	if (ops[k].reth) {
-		put64(pkt + len, pick_va(self, mr));
-		put32(pkt + len + 8, pick_rkey(self));
-		put32(pkt + len + 12, dlen);
-		len += RETH_LEN;
+		roce_put64(pkt + len, pick_va(self, mr));
+		roce_put32(pkt + len + 8, pick_rkey(self));
+		roce_put32(pkt + len + 12, dlen);
+		len += ROCE_RETH_LEN;
 	}
 	if (ops[k].atmeth) {
 		uint64_t va = pick_va(self, mr);
 
-		put64(pkt + len, rnd(self) % 8 ? va : va | 4);
-		put32(pkt + len + 8, pick_rkey(self));
-		put64(pkt + len + 12, rnd(self));
-		put64(pkt + len + 20, rnd(self));
-		len += ATMETH_LEN;
+		roce_put64(pkt + len, rnd(self) % 8 ? va : va | 4);
+		roce_put32(pkt + len + 8, pick_rkey(self));
+		roce_put64(pkt + len + 12, rnd(self));
+		roce_put64(pkt + len + 20, rnd(self));
+		len += ROCE_ATMETH_LEN;
 	}
 	if (ops[k].imm) {
-		put32(pkt + len, op >= OP_SEND_LAST_INV ? pick_rkey(self) :
+		roce_put32(pkt + len, op >= ROCE_SEND_LAST_INV ? pick_rkey(self) :
 			rnd(self));
-		len += IMM_LEN;
+		len += ROCE_IMM_LEN;
 	}
 	pattern_fill_at(pkt + len, data, SEED, self->sent);
-	len += data + pad + ICRC_LEN;
+	len += data + pad + ROCE_ICRC_LEN;
 	switch (rnd(self) % 32) {
 	case 0:				/* truncated anywhere */
 		len = 1 + rnd(self) % len;
@@ -365,27 +284,18 @@ static size_t build(FIXTURE_DATA(wire) *self, uint8_t *pkt, size_t cap)
 	}
 	if (len > cap)
 		len = cap;
-	if (len >= BTH_LEN + ICRC_LEN) {
-		uint32_t c = icrc(pkt, len, self->sport);
-
+	if (len >= ROCE_BTH_LEN + ROCE_ICRC_LEN) {
+		roce_seal(&self->sock, pkt, len);
 		if (rnd(self) % 64 == 0)
-			c ^= 1;
-		memcpy(pkt + len - ICRC_LEN, &c, ICRC_LEN);
+			pkt[len - ROCE_ICRC_LEN] ^= 1;
 	}
 	return len;
 }
 
 static int send_pkt(FIXTURE_DATA(wire) *self, const uint8_t *pkt, size_t len)
 {
-	struct sockaddr_in6 to = {
-		.sin6_family = AF_INET6,
-		.sin6_port = htons(ROCE_PORT),
-		.sin6_addr = IN6ADDR_LOOPBACK_INIT,
-	};
-
 	self->sent++;
-	return sendto(self->sock, pkt, len, 0, (struct sockaddr *)&to,
-		      sizeof(to)) == (ssize_t)len ? 0 : -1;
+	return roce_send(&self->sock, pkt, len);
 }
 
 /* One verified WRITE and READ back on the side pair. */
@@ -440,12 +350,9 @@ static int read_counters(char name[][40], unsigned long *v)
 
 FIXTURE_SETUP(wire)
 {
-	struct sockaddr_in6 me = { .sin6_family = AF_INET6,
-				   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
-	socklen_t mlen = sizeof(me);
 	struct loopback_opts side_opts = { .dev = opts.dev, .gid_index = 1 };
 
-	crc_init();
+	self->sock.fd = -1;
 	self->rnd = 0x9e3779b97f4a7c15ull * (seed | 1);
 	ASSERT_EQ(0, loopback_open(&self->victim, &opts));
 	self->mtu = 128 << self->victim.mtu;
@@ -460,11 +367,15 @@ FIXTURE_SETUP(wire)
 				  IBV_ACCESS_LOCAL_WRITE |
 				  IBV_ACCESS_REMOTE_WRITE |
 				  IBV_ACCESS_REMOTE_READ |
-				  IBV_ACCESS_REMOTE_ATOMIC);
+				  IBV_ACCESS_REMOTE_ATOMIC |
+				  ROCE_ACCESS_FLUSH_GLOBAL);
+	/* Persistent FLUSHes reach the ODP MR and are refused there. */
 	self->odp = ibv_reg_mr(self->victim.pd, self->odp_buf, MR_LEN,
 			       IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
 			       IBV_ACCESS_REMOTE_READ |
-			       IBV_ACCESS_REMOTE_ATOMIC | IBV_ACCESS_ON_DEMAND);
+			       IBV_ACCESS_REMOTE_ATOMIC | IBV_ACCESS_ON_DEMAND |
+			       ROCE_ACCESS_FLUSH_GLOBAL |
+			       ROCE_ACCESS_FLUSH_PERSISTENT);
 	ASSERT_NE(NULL, self->pinned);
 	ASSERT_NE(NULL, self->odp);
 	ASSERT_EQ(0, victim_connect(self));
@@ -484,17 +395,12 @@ FIXTURE_SETUP(wire)
 	ASSERT_NE(NULL, self->side_smr);
 	ASSERT_NE(NULL, self->side_dmr);
 
-	self->sock = socket(AF_INET6, SOCK_DGRAM, 0);
-	ASSERT_LE(0, self->sock);
-	ASSERT_EQ(0, bind(self->sock, (struct sockaddr *)&me, sizeof(me)));
-	ASSERT_EQ(0, getsockname(self->sock, (struct sockaddr *)&me, &mlen));
-	self->sport = ntohs(me.sin6_port);
+	ASSERT_EQ(0, roce_open(&self->sock));
 }
 
 FIXTURE_TEARDOWN(wire)
 {
-	if (self->sock > 0)
-		close(self->sock);
+	roce_close(&self->sock);
 	loopback_dereg(self->side_smr);
 	loopback_dereg(self->side_dmr);
 	loopback_close(&self->side);
@@ -507,15 +413,13 @@ FIXTURE_TEARDOWN(wire)
 static void calibrate(struct __test_metadata *_metadata,
 		      FIXTURE_DATA(wire) *self)
 {
-	uint8_t pkt[BTH_LEN + 64 + ICRC_LEN] = { OP_SEND_ONLY, 0, 0xff, 0xff };
-	uint32_t c;
+	uint8_t pkt[ROCE_BTH_LEN + 64 + ROCE_ICRC_LEN];
 	int i;
 
-	put32(pkt + 4, self->victim.qp[1]->qp_num);
-	put32(pkt + 8, 0x80000000u | victim_psn(self));
-	pattern_fill(pkt + BTH_LEN, 64, SEED);
-	c = icrc(pkt, sizeof(pkt), self->sport);
-	memcpy(pkt + sizeof(pkt) - ICRC_LEN, &c, ICRC_LEN);
+	roce_bth(pkt, ROCE_SEND_ONLY, self->victim.qp[1]->qp_num,
+		 victim_psn(self), 0);
+	pattern_fill(pkt + ROCE_BTH_LEN, 64, SEED);
+	roce_seal(&self->sock, pkt, sizeof(pkt));
 	ASSERT_EQ(0, send_pkt(self, pkt, sizeof(pkt)));
 	for (i = 0; i < 2000 && !self->recvs; i++) {
 		usleep(1000);

@@ -27,6 +27,7 @@
  */
 
 #include <linux/hmm.h>
+#include <linux/libnvdimm.h>
 #include <linux/sizes.h>
 #include <rdma/restrack.h>
 #include <uapi/rdma/rdma_netlink.h>
@@ -599,15 +600,21 @@ static int rxe_odp_lock_range(struct rxe_qp *qp, struct rxe_mr *mr,
 	}
 }
 
+/* The bytes from @va to the end of its umem page, @length at most. */
+static unsigned int rxe_odp_in_page(struct ib_umem_odp *odp, unsigned long va,
+				    unsigned int length)
+{
+	unsigned long psize = BIT(odp->page_shift);
+
+	return min_t(unsigned long, length, psize - (va & (psize - 1)));
+}
+
 static void rxe_odp_copy_locked(struct ib_umem_odp *odp, unsigned long va,
 				void *addr, unsigned int length,
 				enum rxe_mr_copy_dir dir)
 {
-	unsigned long psize = BIT(odp->page_shift);
-
 	while (length) {
-		unsigned int n = min_t(unsigned long, length,
-				       psize - (va & (psize - 1)));
+		unsigned int n = rxe_odp_in_page(odp, va, length);
 		void *kva = rxe_odp_kva(odp, va);
 
 		if (dir == RXE_TO_MR_OBJ)
@@ -751,3 +758,81 @@ int rxe_odp_atomic_write(struct rxe_mr *mr, u64 iova, u64 value)
 	return RESPST_NONE;
 }
 #endif /* CONFIG_64BIT */
+
+/*
+ * Whether @length bytes at kernel address @kva, in one page of the umem,
+ * can be made persistent: memory the firmware or the command line declared
+ * persistent, as the pinned path demands at registration. The shared zero
+ * page qualifies too: only a read of a file hole maps it, so it holds
+ * nothing rxe wrote.
+ */
+static bool rxe_odp_persistent(void *kva, unsigned int length)
+{
+	phys_addr_t pa = virt_to_phys(kva);
+
+	if (is_zero_pfn(PHYS_PFN(pa)))
+		return true;
+	return region_intersects(pa, length, IORESOURCE_MEM,
+				 IORES_DESC_PERSISTENT_MEMORY) ==
+		REGION_INTERSECTS ||
+	       region_intersects(pa, length, IORESOURCE_MEM,
+				 IORES_DESC_PERSISTENT_MEMORY_LEGACY) ==
+		REGION_INTERSECTS;
+}
+
+/* Write back the CPU caches over [va, va + length), which is present. */
+static int rxe_odp_wb_locked(struct ib_umem_odp *odp, unsigned long va,
+			     unsigned int length)
+{
+	while (length) {
+		unsigned int n = rxe_odp_in_page(odp, va, length);
+		void *kva = rxe_odp_kva(odp, va);
+
+		if (!rxe_odp_persistent(kva, n))
+			return -EFAULT;
+		arch_wb_cache_pmem(kva, n);
+		va += n;
+		length -= n;
+	}
+	return 0;
+}
+
+/**
+ * rxe_odp_flush_pmem - FLUSH of type persistent on an ODP MR
+ * @mr: an ODP MR
+ * @iova: first byte to make persistent
+ * @length: bytes from @iova, which mr_check_range() accepted
+ *
+ * The pages rxe wrote may have been unmapped from the MR since, and their
+ * dirty cache lines are still in the CPU's caches: so the range is
+ * faulted in again, for reading, and each page's lines written back
+ * through the kernel's mapping of it, where they are found whichever
+ * mapping dirtied them. Where the process has put other memory since,
+ * the FLUSH is about that memory, as a CPU's would be. Faults go a window
+ * at a time, so an MR-wide FLUSH holds umem_mutex for one window at most.
+ *
+ * Return: 0; -EFAULT when a page is not persistent memory or cannot be
+ * faulted in; -EAGAIN when a fault has not finished in time (the packet
+ * is dropped and retried).
+ */
+int rxe_odp_flush_pmem(struct rxe_mr *mr, u64 iova, unsigned int length)
+{
+	struct ib_umem_odp *odp = rxe_mr_odp(mr);
+	unsigned long va = rxe_odp_va(mr, iova);
+	int err = 0;
+
+	while (length && !err) {
+		unsigned int n = min_t(unsigned long, length,
+				       RXE_ODP_FAULT_AHEAD -
+				       (va & (RXE_ODP_FAULT_AHEAD - 1)));
+
+		err = rxe_odp_lock_range(NULL, mr, va, n, false, n);
+		if (err)
+			return err;
+		err = rxe_odp_wb_locked(odp, va, n);
+		mutex_unlock(&odp->umem_mutex);
+		va += n;
+		length -= n;
+	}
+	return err;
+}

@@ -50,6 +50,7 @@ int rxe_odp_mr_copy(struct rxe_qp *qp, struct rxe_mr *mr, u64 iova,
 int rxe_odp_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
 		      u64 swap_add, u64 *orig_val);
 int rxe_odp_atomic_write(struct rxe_mr *mr, u64 iova, u64 value);
+int rxe_odp_flush_pmem(struct rxe_mr *mr, u64 iova, unsigned int length);
 void rxe_odp_mr_cleanup(struct rxe_mr *mr);
 int rxe_odp_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr);
 
@@ -96,6 +97,12 @@ static inline int rxe_odp_atomic_op(struct rxe_mr *mr, u64 iova, int opcode,
 static inline int rxe_odp_atomic_write(struct rxe_mr *mr, u64 iova, u64 value)
 {
 	return RESPST_ERR_UNSUPPORTED_OPCODE;
+}
+
+static inline int rxe_odp_flush_pmem(struct rxe_mr *mr, u64 iova,
+				     unsigned int length)
+{
+	return -EOPNOTSUPP;
 }
 
 static inline void rxe_odp_mr_cleanup(struct rxe_mr *mr)
