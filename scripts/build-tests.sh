@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 # Build what the guest runs from the shared root: our userspace programs
-# (build/userspace/) and the base kernel's HMM selftest (build/tests/).
+# (build/userspace/), the base kernel's HMM selftest (build/tests/) and
+# the rxe provider with advise_mr (build/rdma-core/).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -25,3 +26,5 @@ if [ ! -x "$hmm_bin" ] || [ "$hmm_src" -nt "$hmm_bin" ] ||
 	gcc -O2 -Wall -I"$PRISTINE/tools/testing/selftests" -I"$PRISTINE" \
 		-x c -o "$hmm_bin" - -lpthread
 fi
+# The guest binds it over Debian's, which has no advise_mr.
+"$REPO/scripts/rdma-core.sh"

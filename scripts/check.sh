@@ -59,7 +59,7 @@ vm_timeout() { [ "$1" = debug ] && echo 3000 || echo 900; }
 suite_env() {
 	if [ "$1" = debug ]; then
 		echo PERFTEST_ITERS=50 PERFTEST_BW_SIZES=65536 PERFTEST_LAT_SIZES=8 \
-			ODP_SWAP_SIZE=16M WIRE_FUZZ_PACKETS=2000
+			ODP_SWAP_SIZE=16M WIRE_FUZZ_PACKETS=2000 ODP_REPLAY_ROUNDS=3
 	else
 		echo PERFTEST_ITERS=200 ODP_SWAP_SIZE=128M
 	fi

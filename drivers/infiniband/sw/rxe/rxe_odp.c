@@ -33,6 +33,7 @@
 #include <uapi/rdma/rdma_netlink.h>
 
 #include "rxe.h"
+#include "rxe_odp_mr.h"
 
 /* How far past a missing page one fault may reach into the request. */
 #define RXE_ODP_FAULT_AHEAD	SZ_2M
@@ -52,48 +53,6 @@ MODULE_PARM_DESC(odp_fault_behind,
 		 "fault the rest of a request in the background (default: on)");
 
 /*
- * Background fault-ahead runs here, at high priority: the QP that queued it
- * keeps copying for up to RXE_MAX_ITERATIONS packets before it yields, and
- * an ordinary worker often got a CPU only after the QP had caught up and
- * faulted the pages itself (Documentation/rxe_odp.rst has the figures).
- */
-static struct workqueue_struct *rxe_odp_wq;
-
-/*
- * What `rdma statistic show mr` reports of an ODP MR. Only faults and
- * invalidations count, never a copy from pages already present.
- */
-struct rxe_odp_stats {
-	atomic64_t faults;		/* calls that faulted pages in */
-	atomic64_t pages_faulted;	/* the pages those calls covered */
-	atomic64_t invalidations;	/* notifier callbacks on the MR */
-	atomic64_t pages_invalidated;	/* translations they dropped */
-};
-
-/*
- * Per ODP MR (the umem's private), and the owner of its umem: the MR holds
- * a reference, and so does each worker queued or running on it, so that
- * the umem outlives every fault that uses it.
- */
-struct rxe_odp_mr {
-	struct kref ref;
-	struct ib_umem_odp *odp;
-	struct work_struct ahead;	/* the background fault-ahead */
-	spinlock_t lock;	/* guards the fields below */
-	unsigned long next;	/* still to fault ahead: [next, end) */
-	unsigned long end;
-	u64 access;
-	/*
-	 * The QP whose request the fault-ahead serves, by pool index, and
-	 * its address, only ever compared: the worker holds no reference.
-	 */
-	u32 qp_index;
-	struct rxe_qp *qp;
-	struct rxe_odp_fault *fault;	/* the fault QP tasks wait for */
-	struct rxe_odp_stats stats;
-};
-
-/*
  * A fault a QP task handed to a worker. One per MR runs at a time, so that
  * a page that never comes cannot collect a worker per retransmission.
  */
@@ -107,6 +66,9 @@ struct rxe_odp_fault {
 	struct completion done;
 	refcount_t users;	/* the worker and each waiting task */
 };
+
+/* Background fault-ahead and prefetch run here (see rxe_odp_mr.h). */
+struct workqueue_struct *rxe_odp_wq;
 
 /* --- module --- */
 
@@ -224,7 +186,7 @@ static void rxe_odp_mr_free(struct kref *ref)
 	kfree(omr);
 }
 
-static void rxe_odp_mr_put(struct rxe_odp_mr *omr)
+void rxe_odp_mr_put(struct rxe_odp_mr *omr)
 {
 	kref_put(&omr->ref, rxe_odp_mr_free);
 }
@@ -401,12 +363,13 @@ static int rxe_odp_fault(struct rxe_odp_mr *omr, unsigned long start,
  * @mr: an ODP MR whose last reference is gone
  *
  * Workers still faulting keep the umem until they finish; the background
- * fault-ahead stops at its next step.
+ * fault-ahead and prefetches stop at their next step.
  */
 void rxe_odp_mr_cleanup(struct rxe_mr *mr)
 {
-	struct rxe_odp_mr *omr = to_ib_umem_odp(mr->umem)->private;
+	struct rxe_odp_mr *omr = rxe_odp_mr_of(mr);
 
+	WRITE_ONCE(omr->gone, true);
 	rxe_odp_ahead_stop(omr);
 	mr->umem = NULL;
 	rxe_odp_mr_put(omr);
@@ -475,8 +438,9 @@ static int rxe_odp_put_stat(struct sk_buff *msg, const char *name,
  * @msg: the netlink message being filled
  * @ibmr: an MR of the device; only ODP MRs have counters
  *
- * page_faults and page_invalidations count pages, as mlx5's counters of
- * those names do; faults and invalidations count the events.
+ * page_faults, page_invalidations and page_prefetch count pages, as
+ * mlx5's counters of those names do; faults and invalidations count the
+ * events.
  *
  * Return: 0 or -EMSGSIZE.
  */
@@ -488,7 +452,7 @@ int rxe_odp_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
 
 	if (!rxe_mr_is_odp(mr))
 		return 0;
-	st = &((struct rxe_odp_mr *)to_ib_umem_odp(mr->umem)->private)->stats;
+	st = &rxe_odp_mr_of(mr)->stats;
 	table = nla_nest_start(msg, RDMA_NLDEV_ATTR_STAT_HWCOUNTERS);
 	if (!table)
 		return -EMSGSIZE;
@@ -496,7 +460,8 @@ int rxe_odp_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
 	    rxe_odp_put_stat(msg, "page_invalidations",
 			     &st->pages_invalidated) ||
 	    rxe_odp_put_stat(msg, "faults", &st->faults) ||
-	    rxe_odp_put_stat(msg, "invalidations", &st->invalidations)) {
+	    rxe_odp_put_stat(msg, "invalidations", &st->invalidations) ||
+	    rxe_odp_put_stat(msg, "page_prefetch", &st->pages_prefetched)) {
 		nla_nest_cancel(msg, table);
 		return -EMSGSIZE;
 	}

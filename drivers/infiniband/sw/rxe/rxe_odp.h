@@ -51,6 +51,10 @@ int rxe_odp_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
 		      u64 swap_add, u64 *orig_val);
 int rxe_odp_atomic_write(struct rxe_mr *mr, u64 iova, u64 value);
 int rxe_odp_flush_pmem(struct rxe_mr *mr, u64 iova, unsigned int length);
+int rxe_odp_advise_mr(struct ib_pd *ibpd,
+		      enum ib_uverbs_advise_mr_advice advice, u32 flags,
+		      struct ib_sge *sg_list, u32 num_sge,
+		      struct uverbs_attr_bundle *attrs);
 void rxe_odp_mr_cleanup(struct rxe_mr *mr);
 int rxe_odp_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr);
 
@@ -101,6 +105,15 @@ static inline int rxe_odp_atomic_write(struct rxe_mr *mr, u64 iova, u64 value)
 
 static inline int rxe_odp_flush_pmem(struct rxe_mr *mr, u64 iova,
 				     unsigned int length)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline int rxe_odp_advise_mr(struct ib_pd *ibpd,
+				    enum ib_uverbs_advise_mr_advice advice,
+				    u32 flags, struct ib_sge *sg_list,
+				    u32 num_sge,
+				    struct uverbs_attr_bundle *attrs)
 {
 	return -EOPNOTSUPP;
 }
