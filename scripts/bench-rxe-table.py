@@ -37,7 +37,32 @@ def load(path):
     return runs
 
 
+def stall_table(path):
+    """QP B's warm WRITE bandwidth with QP A faulting a cold MR, over B's
+    alone: the median of the rounds' ratios, and their spread."""
+    alone, ratios = [], []
+    for line in open(path):
+        f = line.split()
+        if f[0] != "stall" or len(f) != 5:    # stall <alone> <with A> <A> <round>
+            continue
+        try:
+            a, w = float(f[1]), float(f[2])
+        except ValueError:
+            continue
+        if a > 0:
+            alone.append(a)
+            ratios.append(w / a)
+    if not ratios:
+        return False
+    print("stall: QP B's WRITE MB/s with QP A faulting in a cold 1 GiB ODP MR, over B alone")
+    print("  B alone %.6g MB/s (median), B-with-A / B-alone %.4f (median of %d rounds, %.4f..%.4f)"
+          % (statistics.median(alone), statistics.median(ratios), len(ratios),
+             min(ratios), max(ratios)))
+    return True
+
+
 def main(raw, csv):
+    stalls = stall_table(raw)
     runs = load(raw)
     rows = []
     for key in sorted({k[:3] for k in runs}, key=lambda k: (list(TARGETS).index(k[0]), k[1], len(k[2]), k[2])):
@@ -64,7 +89,7 @@ def main(raw, csv):
               (r[0], r[1], r[2], r[3], r[4], unit[r[0]], r[5], r[6], r[7]))
     print("medians of %d rounds (odp/pinned: of the pairs); csv: %s"
           % (min(r[8] for r in rows) if rows else 0, csv))
-    return 0 if rows else 1
+    return 0 if rows or stalls else 1
 
 
 if __name__ == "__main__":

@@ -11,9 +11,11 @@
 #                the base tree, at matched code layouts (below)
 #                -> build/bench/mmu_notifier.csv
 #  rxe_odp       perftest bandwidth warm, first-touch throughput and 1 GiB
-#                registration time, ODP / pinned on our kernel
+#                registration time, ODP / pinned on our kernel; and one QP's
+#                warm bandwidth while another QP faults in a cold 1 GiB ODP
+#                MR, over its bandwidth alone (stall)
 #                -> build/bench/rxe_odp.csv; RXE_ROWS="ib_read_bw:65536 cold"
-#                runs only those rows (of <ib_*_bw>:<bytes>, cold, reg)
+#                runs only those rows (of <ib_*_bw>:<bytes>, cold, reg, stall)
 # Each prints its table.
 #
 # Guest RAM is backed by host huge pages when the bench can reserve them
@@ -321,7 +323,7 @@ bench_rxe_odp() {
 		"$REPO/bench/guest-rxe-odp" "$REPO" "$BUILD/userspace/odp_bench" "$rounds" \
 		"${RXE_ROWS:-all}" >/dev/null ||
 		die "rxe ODP bench failed (see build/bench/rxe-odp/console.log)"
-	grep -aE '^(warm|cold|reg) ' "$top/rxe-odp/console.log" >"$top/rxe-raw.txt"
+	grep -aE '^(warm|cold|reg|stall) ' "$top/rxe-odp/console.log" >"$top/rxe-raw.txt"
 	"$REPO/scripts/bench-rxe-table.py" "$top/rxe-raw.txt" "$top/rxe_odp.csv"
 }
 

@@ -13,8 +13,9 @@ pkgs=(
 	# RDMA userspace, run in the guest from the shared host root
 	rdma-core ibverbs-utils ibverbs-providers perftest iproute2
 	libibverbs-dev librdmacm-dev libnuma-dev libfuse3-dev procps util-linux kmod
-	# rdma-core's rxe provider with our patches (scripts/rdma-core.sh)
-	cmake ninja-build pkg-config libnl-3-dev libnl-route-3-dev
+	# rdma-core's rxe provider with our patches (scripts/rdma-core.sh), and
+	# pyverbs for rdma-core's own tests of its source (tests/guest/70-*)
+	cmake ninja-build pkg-config libnl-3-dev libnl-route-3-dev python3-pyverbs
 )
 
 missing=()

@@ -398,6 +398,27 @@ int loopback_rdma(struct loopback *lb, enum ibv_wr_opcode op, void *local,
 	return wc.status;
 }
 
+int loopback_atomic(struct loopback *lb, enum ibv_wr_opcode op, void *local,
+		    uint32_t lkey, void *remote, uint32_t rkey,
+		    uint64_t compare_add, uint64_t swap)
+{
+	struct ibv_sge sge = { (uintptr_t)local, 8, lkey };
+	struct ibv_send_wr wr = {
+		.wr_id = 3, .sg_list = &sge, .num_sge = 1, .opcode = op,
+		.wr.atomic = {
+			.remote_addr = (uintptr_t)remote,
+			.compare_add = compare_add,
+			.swap = swap,
+			.rkey = rkey,
+		},
+	};
+	struct ibv_wc wc;
+
+	if (loopback_post_wait(lb, &wr, &wc))
+		return -1;
+	return wc.status;
+}
+
 /* The device's ODP capabilities, or NULL when it reports no ODP at all. */
 static const struct ibv_odp_caps *odp_caps(struct loopback *lb,
 					   struct ibv_device_attr_ex *attr)

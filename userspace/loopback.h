@@ -110,6 +110,16 @@ int loopback_post_wait(struct loopback *lb, struct ibv_send_wr *wr,
 int loopback_rdma(struct loopback *lb, enum ibv_wr_opcode op, void *local,
 		  uint32_t lkey, void *remote, uint32_t rkey, size_t len);
 
+/*
+ * One FAA or CAS on the requester: the 8 bytes at @remote (in the MR with
+ * @rkey) get @compare_add added, or @swap if they equal @compare_add; the
+ * value found lands at @local (in the MR with @lkey). Waited for; returns
+ * the completion status, or -1 when nothing completed in time.
+ */
+int loopback_atomic(struct loopback *lb, enum ibv_wr_opcode op, void *local,
+		    uint32_t lkey, void *remote, uint32_t rkey,
+		    uint64_t compare_add, uint64_t swap);
+
 /* True when the device advertises ODP for every bit of @rc_caps on RC. */
 bool loopback_has_odp_rc(struct loopback *lb, uint32_t rc_caps);
 

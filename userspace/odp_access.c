@@ -99,7 +99,8 @@ TEST_F(odp, caps_exact)
 	struct ibv_device_attr_ex attr = {};
 
 	ASSERT_EQ(0, ibv_query_device_ex(self->lb.ctx, NULL, &attr));
-	EXPECT_EQ(IBV_ODP_SUPPORT, attr.odp_caps.general_caps);
+	EXPECT_EQ(IBV_ODP_SUPPORT | IBV_ODP_SUPPORT_IMPLICIT,
+		  attr.odp_caps.general_caps);
 	EXPECT_EQ(rc, attr.odp_caps.per_transport_caps.rc_odp_caps);
 	EXPECT_EQ(0, attr.odp_caps.per_transport_caps.uc_odp_caps);
 	EXPECT_EQ(ud, attr.odp_caps.per_transport_caps.ud_odp_caps);

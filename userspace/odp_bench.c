@@ -11,11 +11,19 @@
  *	buffer, each message landing on memory nothing has touched yet:
  *	"cold <op> <mode> <MiB> <MB/s>"
  *
+ *   odp_bench stall MIB odp
+ *	whether one QP's faults hold up another's traffic on the device: QP
+ *	pair B WRITEs 64 KiB messages into a warm ODP MR for STALL_SECONDS,
+ *	alone, then again while pair A WRITEs 1 MiB messages into a fresh,
+ *	cold MIB MiB ODP MR, each faulting its pages in:
+ *	"stall <B alone MB/s> <B with A MB/s> <A MB/s>"
+ *
  * Pinned memory is faulted in by its registration, outside the timed part;
  * ODP memory is faulted in by the transfer itself. The data is checked.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,12 +87,12 @@ static int bench_reg(struct loopback *lb, size_t mib, bool odp)
 	return 0;
 }
 
-/* One RDMA op of MSG bytes between the local buffer and @remote. */
-static int post(struct loopback *lb, bool write, struct ibv_mr *local,
-		uint64_t remote, uint32_t rkey, uint64_t id)
+/* One RDMA op of @len bytes between the local buffer and @remote. */
+static int post_len(struct loopback *lb, bool write, struct ibv_mr *local,
+		    uint64_t remote, uint32_t rkey, uint64_t id, size_t len)
 {
 	struct ibv_sge sge = {
-		.addr = (uintptr_t)local->addr, .length = MSG, .lkey = local->lkey,
+		.addr = (uintptr_t)local->addr, .length = len, .lkey = local->lkey,
 	};
 	struct ibv_send_wr wr = {
 		.wr_id = id, .sg_list = &sge, .num_sge = 1,
@@ -95,6 +103,12 @@ static int post(struct loopback *lb, bool write, struct ibv_mr *local,
 	struct ibv_send_wr *bad;
 
 	return ibv_post_send(lb->qp[0], &wr, &bad);
+}
+
+static int post(struct loopback *lb, bool write, struct ibv_mr *local,
+		uint64_t remote, uint32_t rkey, uint64_t id)
+{
+	return post_len(lb, write, local, remote, rkey, id, MSG);
 }
 
 static int reap(struct loopback *lb)
@@ -113,17 +127,16 @@ static int reap(struct loopback *lb)
 	return 0;
 }
 
-/* Messages 0..n-1 to (or from) MiB i of @target, DEPTH in flight. */
-static int stream(struct loopback *lb, bool write, struct ibv_mr *local,
-		  struct ibv_mr *target, size_t n)
+/* Messages 0..n-1 to (or from) MiB i from @base, DEPTH in flight. */
+static int stream_at(struct loopback *lb, bool write, struct ibv_mr *local,
+		     uint64_t base, uint32_t rkey, size_t n)
 {
 	size_t posted = 0, done = 0;
 
 	while (done < n) {
 		while (posted < n && posted - done < DEPTH) {
-			if (post(lb, write, local,
-				 (uintptr_t)target->addr + posted * MSG,
-				 target->rkey, posted)) {
+			if (post(lb, write, local, base + posted * MSG, rkey,
+				 posted)) {
 				perror("ibv_post_send");
 				return -1;
 			}
@@ -134,6 +147,13 @@ static int stream(struct loopback *lb, bool write, struct ibv_mr *local,
 		done++;
 	}
 	return 0;
+}
+
+static int stream(struct loopback *lb, bool write, struct ibv_mr *local,
+		  struct ibv_mr *target, size_t n)
+{
+	return stream_at(lb, write, local, (uintptr_t)target->addr,
+			 target->rkey, n);
 }
 
 static int bench_cold(struct loopback *lb, bool write, size_t mib, bool odp)
@@ -180,10 +200,106 @@ static int bench_cold(struct loopback *lb, bool write, size_t mib, bool odp)
 	return 0;
 }
 
+#define STALL_MSG	(64UL << 10)
+#define STALL_LEN	(16UL << 20)
+#define STALL_SECONDS	3.0
+
+/* Pair A's first-touch WRITEs, until @stop or its region is all written. */
+struct stall_a {
+	struct loopback lb;
+	size_t mib;
+	volatile bool stop;
+	double mbps;
+	int err;
+};
+
+static void *stall_a_run(void *arg)
+{
+	struct stall_a *a = arg;
+	size_t len = a->mib << 20, n = 0;
+	void *target = fresh(len), *local = fresh(MSG);
+	struct ibv_mr *tmr, *lmr;
+	double t0;
+
+	memset(local, 0x3c, MSG);
+	lmr = reg(a->lb.pd, local, MSG, true);
+	tmr = reg(a->lb.pd, target, len, true);
+	t0 = now_s();
+	while (!a->stop && n < a->mib && !a->err) {
+		a->err = stream_at(&a->lb, true, lmr, (uintptr_t)target + n * MSG,
+				   tmr->rkey, 1) ? 1 : 0;
+		n++;
+	}
+	a->mbps = (n << 20) / (now_s() - t0) / 1e6;
+	ibv_dereg_mr(tmr);
+	ibv_dereg_mr(lmr);
+	munmap(target, len);
+	munmap(local, MSG);
+	return NULL;
+}
+
+/* B's WRITE bandwidth over STALL_SECONDS into its warm MR, DEPTH in flight. */
+static double stall_b(struct loopback *lb, struct ibv_mr *local,
+		      struct ibv_mr *target)
+{
+	size_t posted = 0, done = 0, slots = STALL_LEN / STALL_MSG;
+	double t0 = now_s(), t;
+
+	for (;;) {
+		while (posted - done < DEPTH) {
+			if (post_len(lb, true, local, (uintptr_t)target->addr +
+				     posted % slots * STALL_MSG, target->rkey,
+				     posted, STALL_MSG))
+				return -1;
+			posted++;
+		}
+		if (reap(lb))
+			return -1;
+		done++;
+		t = now_s() - t0;
+		if (t >= STALL_SECONDS)
+			return done * STALL_MSG / t / 1e6;
+	}
+}
+
+static int bench_stall(struct loopback *lb, size_t mib)
+{
+	struct loopback_opts o = { .gid_index = -1 };
+	struct stall_a a = { .mib = mib };
+	void *local = fresh(STALL_MSG), *target = fresh(STALL_LEN);
+	struct ibv_mr *lmr, *tmr;
+	double alone, with;
+	pthread_t t;
+
+	memset(local, 0x96, STALL_MSG);
+	memset(target, 0, STALL_LEN);
+	lmr = reg(lb->pd, local, STALL_MSG, true);
+	tmr = reg(lb->pd, target, STALL_LEN, true);
+	if (loopback_open(&a.lb, &o) || loopback_connect(&a.lb))
+		return 1;
+	/* A first pass faults B's pages in: B's memory is warm from here. */
+	if (stall_b(lb, lmr, tmr) < 0)
+		return 1;
+	alone = stall_b(lb, lmr, tmr);
+	if (pthread_create(&t, NULL, stall_a_run, &a))
+		return 1;
+	with = stall_b(lb, lmr, tmr);
+	a.stop = true;
+	pthread_join(t, NULL);
+	loopback_close(&a.lb);
+	if (alone < 0 || with < 0 || a.err)
+		return 1;
+	printf("stall %.2f %.2f %.2f\n", alone, with, a.mbps);
+	ibv_dereg_mr(tmr);
+	ibv_dereg_mr(lmr);
+	return 0;
+}
+
 static int usage(void)
 {
 	fprintf(stderr, "usage: odp_bench reg MIB odp|pinned\n"
-			"       odp_bench cold write|read MIB odp|pinned\n");
+			"       odp_bench cold write|read MIB odp|pinned\n"
+			"       odp_bench stall MIB odp\n");
 	return 2;
 }
 
@@ -217,6 +333,8 @@ int main(int argc, char **argv)
 		ret = bench_reg(&lb, mib, odp);
 	else if (!strcmp(argv[1], "cold") && argc == 5)
 		ret = bench_cold(&lb, !strcmp(argv[2], "write"), mib, odp);
+	else if (!strcmp(argv[1], "stall") && argc == 4 && odp)
+		ret = bench_stall(&lb, mib);
 	else
 		ret = usage();
 	loopback_close(&lb);

@@ -28,6 +28,9 @@
  *   prefetch.async_exit  The same in a child process that exits at once.
  *   prefetch.munmap_invalidates  After a prefetch, munmap of the target
  *       counts its pages in page_invalidations.
+ *   prefetch.implicit  The same target through an implicit MR: a sync
+ *       PREFETCH_WRITE of its range counts every page, and a WRITE to it
+ *       through the implicit rkey faults nothing.
  *   bad.*  The errnos of ibv_advise_mr(3): an lkey that names no MR and a
  *       range outside the MR (EFAULT), an MR of another PD and a
  *       PREFETCH_WRITE into an MR without local write (EPERM), a pinned MR
@@ -238,6 +241,31 @@ TEST_F(prefetch, munmap_invalidates)
 	ASSERT_EQ(0, munmap(self->tgt, LEN));
 	self->tgt = NULL;
 	EXPECT_EQ(pages, counter(mr, "page_invalidations"));
+}
+
+TEST_F(prefetch, implicit)
+{
+	struct ibv_mr *imr = ibv_reg_mr(self->lb.pd, NULL, SIZE_MAX,
+					IBV_ACCESS_LOCAL_WRITE |
+					IBV_ACCESS_REMOTE_WRITE |
+					IBV_ACCESS_ON_DEMAND);
+	struct ibv_sge sge = { (uintptr_t)self->tgt, LEN, 0 };
+	long pages = LEN / self->page;
+
+	ASSERT_NE(NULL, imr) TH_LOG("implicit MR: %m");
+	sge.lkey = imr->lkey;
+	EXPECT_EQ(0, ibv_advise_mr(self->lb.pd,
+				   IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+				   IBV_ADVISE_MR_FLAG_FLUSH, &sge, 1));
+	EXPECT_EQ(pages, counter(imr, "page_prefetch"));
+	pattern_fill_at(self->m.src, LEN, SEED, 0);
+	EXPECT_EQ(IBV_WC_SUCCESS,
+		  loopback_rdma(&self->lb, IBV_WR_RDMA_WRITE, self->m.src,
+				self->m.smr->lkey, self->tgt, imr->rkey, LEN));
+	EXPECT_TRUE(pattern_check_at(self->tgt, LEN, SEED, 0,
+				     "WRITE through the implicit MR"));
+	EXPECT_EQ(0, counter(imr, "page_faults"));
+	EXPECT_EQ(0, ibv_dereg_mr(imr));
 }
 
 FIXTURE(bad) {

@@ -109,7 +109,7 @@ void rxe_odp_init_caps(struct ib_device_attr *attr)
 	struct ib_odp_caps *caps = &attr->odp_caps;
 
 	attr->kernel_cap_flags |= IBK_ON_DEMAND_PAGING;
-	caps->general_caps = IB_ODP_SUPPORT;
+	caps->general_caps = IB_ODP_SUPPORT | IB_ODP_SUPPORT_IMPLICIT;
 	caps->per_transport_caps.rc_odp_caps =
 		IB_ODP_SUPPORT_SEND | IB_ODP_SUPPORT_RECV |
 		IB_ODP_SUPPORT_WRITE | IB_ODP_SUPPORT_READ |
@@ -164,15 +164,19 @@ static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 	/* NULL until the registration that subscribed us has finished. */
 	omr = odp->private;
 	if (omr) {
-		atomic64_inc(&omr->stats.invalidations);
+		atomic64_inc(&omr->stats->invalidations);
 		atomic64_add(present - odp->npages,
-			     &omr->stats.pages_invalidated);
+			     &omr->stats->pages_invalidated);
+		/* A child whose block may have no mapping left. */
+		if (omr->root && range->event == MMU_NOTIFY_UNMAP &&
+		    !odp->npages)
+			rxe_odp_child_reap_soon(omr);
 	}
 	mutex_unlock(&odp->umem_mutex);
 	return true;
 }
 
-static const struct mmu_interval_notifier_ops rxe_odp_mni_ops = {
+const struct mmu_interval_notifier_ops rxe_odp_mni_ops = {
 	.invalidate = rxe_odp_invalidate,
 };
 
@@ -183,7 +187,12 @@ static void rxe_odp_mr_free(struct kref *ref)
 	struct rxe_odp_mr *omr = container_of(ref, struct rxe_odp_mr, ref);
 
 	ib_umem_odp_release(omr->odp);
-	kfree(omr);
+	if (omr->root) {
+		atomic_dec(&omr->root->nr_children);
+		rxe_odp_mr_put(omr->root);
+	}
+	/* Children are found under RCU (rxe_odp_child_get()). */
+	kfree_rcu(omr, rcu);
 }
 
 void rxe_odp_mr_put(struct rxe_odp_mr *omr)
@@ -201,8 +210,8 @@ static int rxe_odp_fault_range(struct ib_umem_odp *odp, unsigned long start,
 	if (ret < 0)
 		return ret;
 	mutex_unlock(&odp->umem_mutex);
-	atomic64_inc(&omr->stats.faults);
-	atomic64_add(ret, &omr->stats.pages_faulted);
+	atomic64_inc(&omr->stats->faults);
+	atomic64_add(ret, &omr->stats->pages_faulted);
 	return 0;
 }
 
@@ -371,6 +380,8 @@ void rxe_odp_mr_cleanup(struct rxe_mr *mr)
 
 	WRITE_ONCE(omr->gone, true);
 	rxe_odp_ahead_stop(omr);
+	if (omr->odp->is_implicit_odp)
+		rxe_odp_implicit_cleanup(omr);
 	mr->umem = NULL;
 	rxe_odp_mr_put(omr);
 }
@@ -386,7 +397,8 @@ void rxe_odp_mr_cleanup(struct rxe_mr *mr)
  *	IB_ACCESS_HUGETLB for one translation per huge page)
  * @mr: the MR being registered
  *
- * Touches no page and pins nothing.
+ * Touches no page and pins nothing. @start 0 and @length U64_MAX make an
+ * implicit MR, over the whole address space (rxe_odp_implicit.c).
  *
  * Return: 0, or the errno of ib_umem_odp_get().
  */
@@ -397,6 +409,8 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 	struct ib_umem_odp *odp;
 
 	rxe_mr_init(access, mr);
+	if (!start && length == U64_MAX)
+		return rxe_odp_implicit_init(rxe, access, mr);
 	omr = kzalloc(sizeof(*omr), GFP_KERNEL);
 	if (!omr)
 		return -ENOMEM;
@@ -408,29 +422,66 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 		kfree(omr);
 		return PTR_ERR(odp);
 	}
+	rxe_odp_mr_setup(omr, odp);
+	rxe_odp_mr_publish(mr, omr);
+	return 0;
+}
+
+/**
+ * rxe_odp_mr_setup - make @omr the owner of @odp
+ * @omr: a new rxe_odp_mr, zeroed but for ->stats (else its own_stats), to
+ *	have one reference, its caller's
+ * @odp: an ODP umem whose notifier may already be called
+ */
+void rxe_odp_mr_setup(struct rxe_odp_mr *omr, struct ib_umem_odp *odp)
+{
 	kref_init(&omr->ref);
 	omr->odp = odp;
+	if (!omr->stats)
+		omr->stats = &omr->own_stats;
 	INIT_WORK(&omr->ahead, rxe_odp_ahead_work);
 	spin_lock_init(&omr->lock);
-	/* Under the mutex: the notifier may already be called (above). */
+	/* Under the mutex, as the notifier reads it there. */
 	mutex_lock(&odp->umem_mutex);
 	odp->private = omr;
 	mutex_unlock(&odp->umem_mutex);
+}
+
+/**
+ * rxe_odp_mr_publish - make @mr an ODP MR over @omr's umem
+ * @mr: the MR being registered
+ * @omr: the owner of the umem; the MR takes over its reference
+ */
+void rxe_odp_mr_publish(struct rxe_mr *mr, struct rxe_odp_mr *omr)
+{
+	struct ib_umem_odp *odp = omr->odp;
+
 	mr->umem = &odp->umem;
 	mr->page_shift = odp->page_shift;
 	mr->page_mask = ~(BIT_ULL(odp->page_shift) - 1);
 	mr->ibmr.page_size = BIT(odp->page_shift);
 	mr->ibmr.type = IB_MR_TYPE_USER;
 	mr->state = RXE_MR_STATE_VALID;
-	return 0;
 }
 
 /* --- statistics --- */
+
+static bool rxe_mr_implicit(struct rxe_mr *mr)
+{
+	return to_ib_umem_odp(mr->umem)->is_implicit_odp;
+}
 
 static int rxe_odp_put_stat(struct sk_buff *msg, const char *name,
 			    atomic64_t *value)
 {
 	return rdma_nl_stat_hwcounter_entry(msg, name, atomic64_read(value));
+}
+
+/* An implicit MR's children that are not freed yet: its memory's bound. */
+static int rxe_odp_put_children(struct sk_buff *msg, struct rxe_mr *mr)
+{
+	return rdma_nl_stat_hwcounter_entry(msg, "implicit_children",
+		atomic_read(&rxe_odp_mr_of(mr)->nr_children));
 }
 
 /**
@@ -452,7 +503,7 @@ int rxe_odp_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
 
 	if (!rxe_mr_is_odp(mr))
 		return 0;
-	st = &rxe_odp_mr_of(mr)->stats;
+	st = rxe_odp_mr_of(mr)->stats;
 	table = nla_nest_start(msg, RDMA_NLDEV_ATTR_STAT_HWCOUNTERS);
 	if (!table)
 		return -EMSGSIZE;
@@ -461,7 +512,8 @@ int rxe_odp_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
 			     &st->pages_invalidated) ||
 	    rxe_odp_put_stat(msg, "faults", &st->faults) ||
 	    rxe_odp_put_stat(msg, "invalidations", &st->invalidations) ||
-	    rxe_odp_put_stat(msg, "page_prefetch", &st->pages_prefetched)) {
+	    rxe_odp_put_stat(msg, "page_prefetch", &st->pages_prefetched) ||
+	    (rxe_mr_implicit(mr) && rxe_odp_put_children(msg, mr))) {
 		nla_nest_cancel(msg, table);
 		return -EMSGSIZE;
 	}
@@ -471,15 +523,64 @@ int rxe_odp_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
 
 /* --- access --- */
 
-static struct ib_umem_odp *rxe_mr_odp(struct rxe_mr *mr)
-{
-	return to_ib_umem_odp(mr->umem);
-}
-
-/* The user address behind @iova, which mr_check_range() accepted. */
+/*
+ * The user address behind @iova, which mr_check_range() accepted. An
+ * implicit MR's umem starts at address 0.
+ */
 static unsigned long rxe_odp_va(struct rxe_mr *mr, u64 iova)
 {
 	return mr->umem->address + (iova - mr->ibmr.iova);
+}
+
+/*
+ * The ODP MR that holds @va, with a reference for the caller: @mr's own,
+ * or for an implicit MR the child for @va's block.
+ */
+static struct rxe_odp_mr *rxe_odp_get(struct rxe_mr *mr, unsigned long va)
+{
+	return rxe_odp_hold(rxe_odp_mr_of(mr), va);
+}
+
+/**
+ * rxe_odp_hold - the ODP MR that translates @va, for an access through @omr
+ * @omr: an MR's rxe_odp_mr
+ * @va: a user address inside the MR
+ *
+ * Return: @omr itself, or for an implicit MR the child for @va's block
+ * (see rxe_odp_child_get() for its errors), with a reference for the
+ * caller (rxe_odp_mr_put()).
+ */
+struct rxe_odp_mr *rxe_odp_hold(struct rxe_odp_mr *omr, unsigned long va)
+{
+	if (omr->odp->is_implicit_odp)
+		return rxe_odp_child_get(omr, va);
+	kref_get(&omr->ref);
+	return omr;
+}
+
+/*
+ * Let go of what rxe_odp_get() gave, after an access that ended with
+ * @err: a child where nothing could be faulted may be over an unmapped
+ * block, which should not keep it.
+ */
+static void rxe_odp_done(struct rxe_odp_mr *omr, int err)
+{
+	if (err == -EFAULT && omr->root)
+		rxe_odp_child_reap_soon(omr);
+	rxe_odp_mr_put(omr);
+}
+
+/*
+ * How many bytes of [va, va + length) one rxe_odp_get() covers: all of
+ * them, or up to the end of an implicit MR's block.
+ */
+static unsigned int rxe_odp_span(struct rxe_mr *mr, unsigned long va,
+				 unsigned int length)
+{
+	if (!rxe_mr_implicit(mr))
+		return length;
+	return min_t(unsigned long, length, IB_UMEM_ODP_CHILD_SIZE -
+		     (va & (IB_UMEM_ODP_CHILD_SIZE - 1)));
 }
 
 /* The kernel address of @va, whose entry is present. */
@@ -542,11 +643,11 @@ static int rxe_odp_fault_in(struct rxe_qp *qp, struct ib_umem_odp *odp,
  * with umem_mutex held; or return an errno without it, -EAGAIN when the
  * fault has not finished in time.
  */
-static int rxe_odp_lock_range(struct rxe_qp *qp, struct rxe_mr *mr,
+static int rxe_odp_lock_range(struct rxe_qp *qp, struct rxe_odp_mr *omr,
 			      unsigned long va, unsigned int length, bool write,
 			      u64 extent)
 {
-	struct ib_umem_odp *odp = rxe_mr_odp(mr);
+	struct ib_umem_odp *odp = omr->odp;
 	u64 access = ODP_READ_ALLOWED_BIT;
 	int ret;
 
@@ -559,7 +660,8 @@ static int rxe_odp_lock_range(struct rxe_qp *qp, struct rxe_mr *mr,
 		mutex_unlock(&odp->umem_mutex);
 		ret = rxe_odp_fault_in(qp, odp, va, length, access, extent);
 		if (ret) {
-			rxe_dbg_mr(mr, "fault at %#lx+%#x: %d\n", va, length, ret);
+			rxe_dbg_dev(to_rdev(odp->umem.ibdev),
+				    "fault at %#lx+%#x: %d\n", va, length, ret);
 			return ret;
 		}
 	}
@@ -614,7 +716,6 @@ int rxe_odp_mr_copy(struct rxe_qp *qp, struct rxe_mr *mr, u64 iova,
 		    void *addr, unsigned int length, enum rxe_mr_copy_dir dir,
 		    u64 extent)
 {
-	struct ib_umem_odp *odp = rxe_mr_odp(mr);
 	unsigned long va;
 	int err;
 
@@ -624,12 +725,26 @@ int rxe_odp_mr_copy(struct rxe_qp *qp, struct rxe_mr *mr, u64 iova,
 	if (err)
 		return err;
 	va = rxe_odp_va(mr, iova);
-	err = rxe_odp_lock_range(qp, mr, va, length, dir == RXE_TO_MR_OBJ,
-				 extent);
-	if (err)
-		return err;
-	rxe_odp_copy_locked(odp, va, addr, length, dir);
-	mutex_unlock(&odp->umem_mutex);
+	while (length) {
+		unsigned int n = rxe_odp_span(mr, va, length);
+		struct rxe_odp_mr *omr = rxe_odp_get(mr, va);
+
+		if (IS_ERR(omr))
+			return PTR_ERR(omr);
+		err = rxe_odp_lock_range(qp, omr, va, n, dir == RXE_TO_MR_OBJ,
+					 extent);
+		if (!err) {
+			rxe_odp_copy_locked(omr->odp, va, addr, n, dir);
+			mutex_unlock(&omr->odp->umem_mutex);
+		}
+		rxe_odp_done(omr, err);
+		if (err)
+			return err;
+		va += n;
+		addr += n;
+		length -= n;
+		extent -= n;
+	}
 	return 0;
 }
 
@@ -651,6 +766,41 @@ static int rxe_odp_check_u64(struct rxe_mr *mr, u64 iova)
 	return RESPST_NONE;
 }
 
+/*
+ * Make the 8 bytes at @iova present for writing, and return with the
+ * umem_mutex of the ODP MR that holds them (@omrp, referenced) held and
+ * their kernel address in @target; or return the RESPST_ code.
+ */
+static int rxe_odp_lock_u64(struct rxe_mr *mr, u64 iova,
+			    struct rxe_odp_mr **omrp, u64 **target)
+{
+	unsigned long va = rxe_odp_va(mr, iova);
+	struct rxe_odp_mr *omr;
+	int err;
+
+	err = rxe_odp_check_u64(mr, iova);
+	if (err)
+		return err;
+	omr = rxe_odp_get(mr, va);
+	if (IS_ERR(omr))
+		return RESPST_ERR_RKEY_VIOLATION;
+	err = rxe_odp_lock_range(NULL, omr, va, sizeof(u64), true,
+				 sizeof(u64));
+	if (err) {
+		rxe_odp_done(omr, err);
+		return rxe_odp_respst(err);
+	}
+	*omrp = omr;
+	*target = rxe_odp_kva(omr->odp, va);
+	return RESPST_NONE;
+}
+
+static void rxe_odp_unlock_u64(struct rxe_odp_mr *omr)
+{
+	mutex_unlock(&omr->odp->umem_mutex);
+	rxe_odp_mr_put(omr);
+}
+
 /**
  * rxe_odp_atomic_op - compare-and-swap or fetch-and-add on an ODP MR
  * @mr: an ODP MR
@@ -670,18 +820,13 @@ static int rxe_odp_check_u64(struct rxe_mr *mr, u64 iova)
 int rxe_odp_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
 		      u64 swap_add, u64 *orig_val)
 {
-	struct ib_umem_odp *odp = rxe_mr_odp(mr);
-	unsigned long va = rxe_odp_va(mr, iova);
+	struct rxe_odp_mr *omr;
 	u64 *target, old;
 	int err;
 
-	err = rxe_odp_check_u64(mr, iova);
+	err = rxe_odp_lock_u64(mr, iova, &omr, &target);
 	if (err)
 		return err;
-	err = rxe_odp_lock_range(NULL, mr, va, sizeof(u64), true, sizeof(u64));
-	if (err)
-		return rxe_odp_respst(err);
-	target = rxe_odp_kva(odp, va);
 	spin_lock_bh(&rxe_atomic_ops_lock);
 	if (opcode == IB_OPCODE_RC_COMPARE_SWAP) {
 		old = cmpxchg64(target, compare, swap_add);
@@ -691,7 +836,7 @@ int rxe_odp_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
 			;
 	}
 	spin_unlock_bh(&rxe_atomic_ops_lock);
-	mutex_unlock(&odp->umem_mutex);
+	rxe_odp_unlock_u64(omr);
 	*orig_val = old;
 	return RESPST_NONE;
 }
@@ -707,19 +852,16 @@ int rxe_odp_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
  */
 int rxe_odp_atomic_write(struct rxe_mr *mr, u64 iova, u64 value)
 {
-	struct ib_umem_odp *odp = rxe_mr_odp(mr);
-	unsigned long va = rxe_odp_va(mr, iova);
+	struct rxe_odp_mr *omr;
+	u64 *target;
 	int err;
 
-	err = rxe_odp_check_u64(mr, iova);
+	err = rxe_odp_lock_u64(mr, iova, &omr, &target);
 	if (err)
 		return err;
-	err = rxe_odp_lock_range(NULL, mr, va, sizeof(u64), true, sizeof(u64));
-	if (err)
-		return rxe_odp_respst(err);
 	/* Ordered after the QP's earlier writes to the MR (IBA A19.4.2). */
-	smp_store_release((u64 *)rxe_odp_kva(odp, va), value);
-	mutex_unlock(&odp->umem_mutex);
+	smp_store_release(target, value);
+	rxe_odp_unlock_u64(omr);
 	return RESPST_NONE;
 }
 #endif /* CONFIG_64BIT */
@@ -782,20 +924,25 @@ static int rxe_odp_wb_locked(struct ib_umem_odp *odp, unsigned long va,
  */
 int rxe_odp_flush_pmem(struct rxe_mr *mr, u64 iova, unsigned int length)
 {
-	struct ib_umem_odp *odp = rxe_mr_odp(mr);
 	unsigned long va = rxe_odp_va(mr, iova);
+	struct rxe_odp_mr *omr;
 	int err = 0;
 
+	/* A window never crosses an implicit MR's blocks. */
 	while (length && !err) {
 		unsigned int n = min_t(unsigned long, length,
 				       RXE_ODP_FAULT_AHEAD -
 				       (va & (RXE_ODP_FAULT_AHEAD - 1)));
 
-		err = rxe_odp_lock_range(NULL, mr, va, n, false, n);
-		if (err)
-			return err;
-		err = rxe_odp_wb_locked(odp, va, n);
-		mutex_unlock(&odp->umem_mutex);
+		omr = rxe_odp_get(mr, va);
+		if (IS_ERR(omr))
+			return PTR_ERR(omr);
+		err = rxe_odp_lock_range(NULL, omr, va, n, false, n);
+		if (!err) {
+			err = rxe_odp_wb_locked(omr->odp, va, n);
+			mutex_unlock(&omr->odp->umem_mutex);
+		}
+		rxe_odp_done(omr, err);
 		va += n;
 		length -= n;
 	}

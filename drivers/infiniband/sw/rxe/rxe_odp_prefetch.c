@@ -50,29 +50,48 @@ static int rxe_prefetch_present(struct ib_umem_odp *odp)
 }
 
 /*
- * Map [start, start + len) of @omr window by window, until it goes, and
- * count the entries that appeared meanwhile as prefetched: pages already
- * present, or left out by PREFETCH_NO_FAULT, are not.
+ * Map [start, end) of @target, and count the entries that appeared
+ * meanwhile as prefetched: pages already present, or left out by
+ * PREFETCH_NO_FAULT, are not.
+ */
+static int rxe_prefetch_window(struct rxe_odp_mr *target, unsigned long start,
+			       unsigned long end, u64 access, bool fault)
+{
+	struct ib_umem_odp *odp = target->odp;
+	int before = rxe_prefetch_present(odp);
+	int ret = ib_umem_odp_map_dma_and_lock(odp, start, end - start, access,
+					       fault);
+
+	if (ret < 0)
+		return ret;
+	if (odp->npages > before)
+		atomic64_add(odp->npages - before,
+			     &target->stats->pages_prefetched);
+	mutex_unlock(&odp->umem_mutex);
+	return 0;
+}
+
+/*
+ * Map [start, start + len) of @omr window by window (a window never
+ * crosses an implicit MR's blocks), until the MR goes.
  */
 static int rxe_prefetch_range(struct rxe_odp_mr *omr, unsigned long start,
 			      unsigned long len, u64 access, bool fault)
 {
-	struct ib_umem_odp *odp = omr->odp;
 	unsigned long end = start + len, next;
-	int before, ret;
+	struct rxe_odp_mr *target;
+	int ret;
 
 	for (; start < end && !READ_ONCE(omr->gone); start = next) {
 		next = min(end, ALIGN_DOWN(start, RXE_PREFETCH_WINDOW) +
 			   RXE_PREFETCH_WINDOW);
-		before = rxe_prefetch_present(odp);
-		ret = ib_umem_odp_map_dma_and_lock(odp, start, next - start,
-						   access, fault);
-		if (ret < 0)
+		target = rxe_odp_hold(omr, start);
+		if (IS_ERR(target))
+			return PTR_ERR(target);
+		ret = rxe_prefetch_window(target, start, next, access, fault);
+		rxe_odp_mr_put(target);
+		if (ret)
 			return ret;
-		if (odp->npages > before)
-			atomic64_add(odp->npages - before,
-				     &omr->stats.pages_prefetched);
-		mutex_unlock(&odp->umem_mutex);
 	}
 	return 0;
 }
