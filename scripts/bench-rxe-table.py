@@ -82,6 +82,8 @@ def main(raw, csv):
         for r in rows:
             f.write("%s,%s,%s,%.6g,%.6g,%s,%.4f,%s,%s,%d\n"
                     % (r[0], r[1], r[2], r[3], r[4], unit[r[0]], r[5], r[6], r[7], r[8]))
+    if not rows:
+        return 0 if stalls else 1
     print("%-5s %-12s %-8s %14s %14s %6s %10s %8s %s" %
           ("kind", "test", "size", "odp", "pinned", "unit", "odp/pinned", "target", ""))
     for r in rows:
