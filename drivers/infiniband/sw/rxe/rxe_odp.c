@@ -533,8 +533,8 @@ static unsigned long rxe_odp_va(struct rxe_mr *mr, u64 iova)
 }
 
 /*
- * The ODP MR that holds @va, with a reference for the caller: @mr's own,
- * or for an implicit MR the child for @va's block.
+ * The ODP MR that holds @va: @mr's own, or for an implicit MR the child
+ * for @va's block (see rxe_odp_hold()).
  */
 static struct rxe_odp_mr *rxe_odp_get(struct rxe_mr *mr, unsigned long va)
 {
@@ -546,16 +546,27 @@ static struct rxe_odp_mr *rxe_odp_get(struct rxe_mr *mr, unsigned long va)
  * @omr: an MR's rxe_odp_mr
  * @va: a user address inside the MR
  *
- * Return: @omr itself, or for an implicit MR the child for @va's block
- * (see rxe_odp_child_get() for its errors), with a reference for the
- * caller (rxe_odp_mr_put()).
+ * Return: @omr itself, which the caller's own reference (its MR's, or a
+ * worker's) keeps, so that an explicit MR's data path takes no reference
+ * per access; or for an implicit MR the child for @va's block, with a
+ * reference for the caller (see rxe_odp_child_get() for its errors).
+ * rxe_odp_unhold() ends either.
  */
 struct rxe_odp_mr *rxe_odp_hold(struct rxe_odp_mr *omr, unsigned long va)
 {
 	if (omr->odp->is_implicit_odp)
 		return rxe_odp_child_get(omr, va);
-	kref_get(&omr->ref);
 	return omr;
+}
+
+/**
+ * rxe_odp_unhold - end what rxe_odp_hold() returned
+ * @omr: its result
+ */
+void rxe_odp_unhold(struct rxe_odp_mr *omr)
+{
+	if (omr->root)
+		rxe_odp_mr_put(omr);
 }
 
 /*
@@ -567,7 +578,7 @@ static void rxe_odp_done(struct rxe_odp_mr *omr, int err)
 {
 	if (err == -EFAULT && omr->root)
 		rxe_odp_child_reap_soon(omr);
-	rxe_odp_mr_put(omr);
+	rxe_odp_unhold(omr);
 }
 
 /*
@@ -798,7 +809,7 @@ static int rxe_odp_lock_u64(struct rxe_mr *mr, u64 iova,
 static void rxe_odp_unlock_u64(struct rxe_odp_mr *omr)
 {
 	mutex_unlock(&omr->odp->umem_mutex);
-	rxe_odp_mr_put(omr);
+	rxe_odp_unhold(omr);
 }
 
 /**

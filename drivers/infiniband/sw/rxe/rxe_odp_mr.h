@@ -81,6 +81,7 @@ void rxe_odp_mr_put(struct rxe_odp_mr *omr);
 void rxe_odp_mr_setup(struct rxe_odp_mr *omr, struct ib_umem_odp *odp);
 void rxe_odp_mr_publish(struct rxe_mr *mr, struct rxe_odp_mr *omr);
 struct rxe_odp_mr *rxe_odp_hold(struct rxe_odp_mr *omr, unsigned long va);
+void rxe_odp_unhold(struct rxe_odp_mr *omr);
 
 /* Implicit MRs (rxe_odp_implicit.c). */
 int rxe_odp_implicit_init(struct rxe_dev *rxe, int access, struct rxe_mr *mr);

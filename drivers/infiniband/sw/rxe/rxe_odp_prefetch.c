@@ -89,7 +89,7 @@ static int rxe_prefetch_range(struct rxe_odp_mr *omr, unsigned long start,
 		if (IS_ERR(target))
 			return PTR_ERR(target);
 		ret = rxe_prefetch_window(target, start, next, access, fault);
-		rxe_odp_mr_put(target);
+		rxe_odp_unhold(target);
 		if (ret)
 			return ret;
 	}
