@@ -779,8 +779,9 @@ static int rxe_odp_check_u64(struct rxe_mr *mr, u64 iova)
 
 /*
  * Make the 8 bytes at @iova present for writing, and return with the
- * umem_mutex of the ODP MR that holds them (@omrp, referenced) held and
- * their kernel address in @target; or return the RESPST_ code.
+ * umem_mutex of the ODP MR that holds them (@omrp, as rxe_odp_hold()
+ * gives it) held and their kernel address in @target; or return the
+ * RESPST_ code.
  */
 static int rxe_odp_lock_u64(struct rxe_mr *mr, u64 iova,
 			    struct rxe_odp_mr **omrp, u64 **target)
