@@ -3,7 +3,8 @@
 #
 #   make deps                         install the build and test packages (root)
 #   make kernel [FLAVOR=debug] [BASE=stock]
-#   make run                          boot, show rxe0's ODP caps, run ib_write_bw
+#   make run [HOSTS=2]                boot, show rxe0's ODP caps, run ib_write_bw
+#                                     (HOSTS=2: between two guests on a wire)
 #   make check                        every suite, default then debug flavor
 #   make bench                        ours vs the unmodified base, side by side
 #   make torture [DURATION=60] [FLAVOR=debug] [SEED=1]

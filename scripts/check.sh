@@ -93,6 +93,24 @@ slowest_tests() {
 		"slowest: $(sort -rn "$2/times" | head -n 5 | awk '{printf "%s%s %ss", (NR > 1 ? ", " : ""), $2, $1}')"
 }
 
+# The tests of tests/twohost/ between two default-flavor guests on a wire
+# (scripts/twohost.sh); the default guest ran them between namespaces.
+run_twohost() {
+	local dir=$top/twohost rc
+	dirs+=("$dir/a")
+	echo "check: booting two default guests on a wire"
+	# shellcheck disable=SC2046 # suite_env prints VAR=value words
+	FLAVOR=default "$REPO/scripts/twohost.sh" -t "$(vm_timeout default)" -o "$dir" \
+		-- env $(suite_env default) "$REPO/tests/guest-suite" \
+		>/dev/null 2>"$top/twohost-vm.log"
+	rc=$?
+	[ $rc -ne 130 ] || interrupted
+	# Guest A's own status; guest B is judged from b/ (vm/peer).
+	rc=$(cat "$dir/a/vm-rc" 2>/dev/null || echo 125)
+	"$REPO/scripts/report.py" run twohost "$dir/a" "$rc"
+	slowest_tests twohost "$dir/a"
+}
+
 # Kernels that only have to compile and link (configs/<flavor>.config).
 run_compile_only() {
 	local f=$1 dir=$top/$1
@@ -113,6 +131,7 @@ for f in ${COMPILE_ONLY-mlx5 i386}; do
 done
 for f in $flavors; do
 	run_flavor "$f"
+	[ "$f" != default ] || run_twohost
 done
 echo "check: $(( (SECONDS - t0) / 60 )) min $(( (SECONDS - t0) % 60 )) s; runs kept in ${top#"$REPO"/}/"
 "$REPO/scripts/report.py" total "${dirs[@]}"

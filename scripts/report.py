@@ -22,7 +22,7 @@ kselftest_harness.h) is reported case by case, as <test>/<case>, and so is
 hmm-tests from hmm-tests.tap, as hmm-tests/<case>; each plan is checked.
 
 A guest run must also account for itself: the results file starts with the
-suite's plan, every executable in tests/guest/ reports a line, and a
+suite's plan, every test it runs reports a line, and a
 non-zero VM_RC is either the suite's own status for a failed test (1) or
 vm.sh's for a splat (126); anything else fails vm/boot.
 """
@@ -75,15 +75,22 @@ def load_list(name):
     return entries
 
 
-def guest_tests():
-    """The tests that must report: what tests/guest-suite runs."""
-    d = os.path.join(REPO, "tests", "guest")
+def executables(sub):
+    d = os.path.join(REPO, "tests", sub)
     names = []
     for n in sorted(os.listdir(d)) if os.path.isdir(d) else []:
         p = os.path.join(d, n)
         if os.path.isfile(p) and os.stat(p).st_mode & 0o111:
             names.append(n)
     return names
+
+
+def guest_tests(run):
+    """The tests that must report: what tests/guest-suite runs, in guest A
+    of the two-guest run (named "twohost") or in any other."""
+    if run == "twohost":
+        return ["twohost-" + n for n in executables("twohost")]
+    return executables("guest") + ["netns-" + n for n in executables("twohost")]
 
 
 def kernel_lines(console):
@@ -207,11 +214,11 @@ def report_results(lines, res, tap_suites, prefix="guest/"):
         res.add(verdict, prefix + name, reason)
 
 
-def check_reported(plan, lines, res):
-    """Every test in tests/guest/ reported, and as many lines as planned
+def check_reported(run, plan, lines, res):
+    """Every test guest-suite runs reported, and as many lines as planned
     (plan False: there was no results file to hold one)."""
     reported = {name for _, name, _ in lines}
-    for name in guest_tests():
+    for name in guest_tests(run):
         if name not in reported:
             res.add("FAIL", "guest/" + name, "did not report")
     if plan is None:
@@ -277,6 +284,29 @@ def scan_console(console):
     return ""
 
 
+def report_peer(d, res):
+    """vm/peer: guest B of a two-guest run (scripts/twohost.sh keeps it in
+    b/ beside guest A's a/) ended cleanly, without a splat."""
+    b = os.path.join(os.path.dirname(d), "b")
+    console = os.path.join(b, "console.log")
+    try:
+        with open(os.path.join(b, "vm-rc")) as f:
+            rc = int(f.read().strip())
+    except (OSError, ValueError):
+        rc = None
+    splat = scan_console(console) if os.path.exists(console) else "no console log"
+    killed = os.path.exists(os.path.join(b, "killed"))
+    if splat:
+        res.add("FAIL", "vm/peer", splat)
+    elif killed and rc == 125:
+        # tests/twohost/90-peer-killed rebooted it, leaving no status.
+        res.add("PASS", "vm/peer")
+    elif rc != 0:
+        res.add("FAIL", "vm/peer", f"guest B ended with vm exit {rc} (console: {console})")
+    else:
+        res.add("PASS", "vm/peer")
+
+
 def report_run(name, d, vm_rc):
     res = Results(name)
     console = os.path.join(d, "console.log")
@@ -307,7 +337,9 @@ def report_run(name, d, vm_rc):
         plan = False
         if status is not None:
             res.add("FAIL", "guest", "no results file")
-    check_reported(plan, lines, res)
+    check_reported(name, plan, lines, res)
+    if name == "twohost":
+        report_peer(d, res)
     if splat:
         res.add("FAIL", "vm/no-splat", splat)
     else:

@@ -3,7 +3,7 @@
 # Boot a kernel under QEMU with the host root as the guest's root, run one
 # command in the guest, and return its exit status.
 #
-#   scripts/vm.sh [-k bzImage] [-t timeout] [-o dir] [-a 'extra cmdline'] [-s] -- command...
+#   scripts/vm.sh [-k bzImage] [-t timeout] [-o dir] [-a 'extra cmdline'] [-n wire] [-s] -- command...
 #
 # -o dir receives the console log (console.log), the guest's exit status and
 # whatever the command writes to its working directory. It is emptied first
@@ -15,7 +15,12 @@
 # splat after a clean exit, 130 when interrupted (Ctrl-C or SIGTERM end
 # QEMU at once).
 # -s boots an interactive shell on the console instead of a command.
-# VM_MEM sets the guest RAM (default 2304M). VM_MEM_PATH, a hugetlbfs mount
+# -n LPORT:RPORT:MAC gives the guest a virtio-net eth0 with that MAC whose
+# Ethernet frames travel as UDP datagrams between 127.0.0.1:LPORT (ours)
+# and 127.0.0.1:RPORT (the other guest's): two guests started with mirrored
+# ports share a wire, and the host sees only loopback traffic. guest-init
+# then puts rxe0 on eth0 instead of lo (scripts/twohost.sh).
+# VM_MEM sets the guest RAM (default 2304M), VM_SMP its CPUs (default 2). VM_MEM_PATH, a hugetlbfs mount
 # with enough free huge pages, backs the guest RAM with host huge pages.
 #
 # Accelerator: KVM when this kernel image has been seen to boot under it,
@@ -34,14 +39,16 @@ timeout=600
 outdir=
 extra=
 shell=0
-while getopts 'k:t:o:a:s' opt; do
+wire=
+while getopts 'k:t:o:a:n:s' opt; do
 	case $opt in
 	k) kernel=$OPTARG ;;
 	t) timeout=$OPTARG ;;
 	o) outdir=$OPTARG ;;
 	a) extra=$OPTARG ;;
+	n) wire=$OPTARG ;;
 	s) shell=1 ;;
-	*) die "usage: vm.sh [-k bzImage] [-t secs] [-o dir] [-a cmdline] [-s] -- command..." ;;
+	*) die "usage: vm.sh [-k bzImage] [-t secs] [-o dir] [-a cmdline] [-n lport:rport:mac] [-s] -- command..." ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -63,6 +70,10 @@ outdir=$(inside_build "$given") ||
 	die "refusing -o '$given': it is emptied with rm -rf, so it must be inside $BUILD"
 [ -f "$kernel" ] || die "no kernel at $kernel (make kernel)"
 [ $shell -eq 1 ] || [ $# -gt 0 ] || die "no command given"
+case $wire in
+'' | [0-9]*:[0-9]*:??:??:??:??:??:??) ;;
+*) die "-n wants LPORT:RPORT:MAC, not '$wire'" ;;
+esac
 case ${VM_ACCEL:-} in
 ''|kvm|tcg) ;;
 *) die "VM_ACCEL must be kvm or tcg, not '$VM_ACCEL'" ;;
@@ -82,7 +93,7 @@ append+=" memmap=256M!1536M"
 qemu_cmd() {
 	local accel=$1 results=$2 mem=$3 cmdline=$4
 	[ "$accel" = kvm ] && accel=kvm || accel=tcg,thread=multi
-	qemu=(qemu-system-x86_64 -machine q35 -cpu max -accel "$accel" -smp 2 -m "$mem"
+	qemu=(qemu-system-x86_64 -machine q35 -cpu max -accel "$accel" -smp "${VM_SMP:-2}" -m "$mem"
 		-nographic -no-reboot -monitor none
 		-kernel "$kernel" -append "$cmdline"
 		-fsdev local,id=hostroot,path=/,security_model=none,multidevs=remap,readonly=on
@@ -177,6 +188,11 @@ log=$outdir/console.log
 append+=" $extra"
 qemu_cmd "$accel" "$outdir" "${VM_MEM:-2304M}" "$append"
 qemu+=(${VM_MEM_PATH:+-mem-path "$VM_MEM_PATH" -mem-prealloc})
+if [ -n "$wire" ]; then
+	IFS=: read -r lport rport mac <<<"$wire"
+	qemu+=(-netdev "dgram,id=wire,local.type=inet,local.host=127.0.0.1,local.port=$lport,remote.type=inet,remote.host=127.0.0.1,remote.port=$rport"
+		-device "virtio-net-pci,netdev=wire,mac=$mac")
+fi
 
 if [ $shell -eq 1 ]; then
 	# The console is the terminal, in raw mode: Ctrl-C goes to the guest.

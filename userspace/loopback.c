@@ -95,6 +95,10 @@ void loopback_take_opts(int *argc, char ***argv, struct loopback_opts *o)
 			o->gid_index = atoi(v[2]);
 		else if (!strcmp(v[1], "-s") || !strcmp(v[1], "--size"))
 			o->size = parse_size(v[2]);
+		else if (!strcmp(v[1], "--peer"))
+			o->peer = v[2];
+		else if (!strcmp(v[1], "-p") || !strcmp(v[1], "--port"))
+			o->port = atoi(v[2]);
 		else
 			break;
 		v[2] = v[0];
@@ -119,7 +123,13 @@ int loopback_open(struct loopback *lb, const struct loopback_opts *o)
 		perror("query port/gid");
 		return -1;
 	}
+	lb->dgid = lb->gid;
 	lb->mtu = pattr.active_mtu;
+	if (o && o->peer) {
+		lb->peer = peer_connect(o->peer, o->port ? o->port : PEER_PORT);
+		if (!lb->peer)
+			return -1;
+	}
 	lb->pd = ibv_alloc_pd(lb->ctx);
 	lb->cq = lb->pd ? ibv_create_cq(lb->ctx, 256, NULL, NULL, 0) : NULL;
 	if (!lb->cq) {
@@ -145,13 +155,13 @@ static int to_init(struct loopback *lb, struct ibv_qp *qp)
 			     IBV_QP_PORT | what);
 }
 
-/* The path to the port's loopback GID, from and to the same port. */
+/* The path to the responder's GID: the port's own, or the peer's. */
 static struct ibv_ah_attr ah_attr(struct loopback *lb, uint8_t hop_limit)
 {
 	return (struct ibv_ah_attr){
 		.is_global = 1,
 		.grh = {
-			.dgid = lb->gid,
+			.dgid = lb->dgid,
 			.sgid_index = lb->gid_index,
 			.hop_limit = hop_limit,
 		},
@@ -180,7 +190,7 @@ static int to_rts(struct loopback *lb, struct ibv_qp *qp)
 	struct ibv_qp_attr a = {
 		.qp_state = IBV_QPS_RTS,
 		.timeout = lb->timeout ? lb->timeout : 14,
-		.retry_cnt = 7,
+		.retry_cnt = lb->retry_cnt ? lb->retry_cnt : 7,
 		.rnr_retry = 7,
 		.max_rd_atomic = 16,
 	};
@@ -218,10 +228,27 @@ static int connect_to(struct loopback *lb, struct ibv_qp *qp, uint32_t qpn)
 	return 0;
 }
 
+/* Our requester QP, connected to one the peer makes for it. */
+static int connect_remote(struct loopback *lb)
+{
+	struct peer_msg req = { .op = PEER_QP }, rep;
+
+	if (create_one(lb, 0, IBV_QPT_RC))
+		return -1;
+	req.arg = lb->qp[0]->qp_num;
+	memcpy(req.gid, lb->gid.raw, sizeof(req.gid));
+	if (!peer_call(lb->peer, &req, &rep))
+		return -1;
+	memcpy(lb->dgid.raw, rep.gid, sizeof(rep.gid));
+	return connect_to(lb, lb->qp[0], rep.arg);
+}
+
 int loopback_connect(struct loopback *lb)
 {
 	int i;
 
+	if (lb->peer)
+		return connect_remote(lb);
 	if (create_pair(lb, IBV_QPT_RC))
 		return -1;
 	for (i = 0; i < 2; i++)
@@ -255,6 +282,10 @@ int loopback_connect_ud(struct loopback *lb)
 {
 	struct ibv_ah_attr ah = ah_attr(lb, 64);
 
+	if (lb->peer) {
+		fprintf(stderr, "loopback_connect_ud: not with a peer\n");
+		return -1;
+	}
 	if (create_pair(lb, IBV_QPT_UD))
 		return -1;
 	if (ud_to_rts(lb->qp[0]) || ud_to_rts(lb->qp[1])) {
@@ -293,6 +324,7 @@ void loopback_close(struct loopback *lb)
 		ibv_dealloc_pd(lb->pd);
 	if (lb->ctx)
 		ibv_close_device(lb->ctx);
+	peer_close(lb->peer);
 	memset(lb, 0, sizeof(*lb));
 }
 

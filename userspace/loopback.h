@@ -4,6 +4,8 @@
  * port's loopback GID: the smallest setup that moves data through every
  * verb (WRITE, READ, SEND, atomics) with both ends in one process. Or two
  * UD queue pairs and an address handle for that GID (loopback_connect_ud()).
+ * Or, when the options name a peer (peer.h), the requester here and the
+ * responder in odp_peer on another host, reached through both GIDs.
  */
 #ifndef LOOPBACK_H
 #define LOOPBACK_H
@@ -12,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <infiniband/verbs.h>
+
+#include "peer.h"
 
 /* Exit status a test uses when the device cannot run it (automake's). */
 #define EXIT_SKIP 77
@@ -29,19 +33,25 @@ struct loopback {
 	struct ibv_context *ctx;
 	struct ibv_pd *pd;
 	struct ibv_cq *cq;
-	struct ibv_qp *qp[2];	/* qp[0] is the requester, qp[1] the responder */
+	struct ibv_qp *qp[2];	/* qp[0] is the requester, qp[1] the responder
+				 * (NULL when it is the peer's) */
 	struct ibv_ah *ah;	/* UD: reaches either QP through the GID */
 	struct ibv_srq *srq;	/* if set before loopback_connect(), both QPs
 				 * receive through it; loopback_close() frees it */
 	uint8_t timeout;	/* if set before loopback_connect(): the QPs'
 				 * local ACK timeout, 4.096 us << timeout
 				 * (default 14, 67 ms) */
+	uint8_t retry_cnt;	/* if set before loopback_connect(): how often
+				 * the requester resends after a timeout
+				 * (default 7, which rxe takes as "forever") */
 	uint64_t send_ops;	/* if set before loopback_connect(): the QPs
 				 * are made with ibv_create_qp_ex() and these
 				 * IBV_QP_EX_WITH_* flags, for ibv_wr_*() */
 	uint8_t port;
 	int gid_index;
 	union ibv_gid gid;
+	union ibv_gid dgid;	/* the responder's GID: gid, or the peer's */
+	struct peer *peer;	/* the responder's host, or NULL: this process */
 	enum ibv_mtu mtu;
 };
 
@@ -49,12 +59,15 @@ struct loopback_opts {
 	const char *dev;	/* default "rxe0" */
 	int gid_index;		/* default 1: ::ffff:127.0.0.1 on lo */
 	size_t size;		/* 0: the program's own default */
+	const char *peer;	/* odp_peer's address, or NULL: loopback */
+	int port;		/* its TCP port (0: PEER_PORT) */
 };
 
 /*
- * Take the leading -d/--ib-dev NAME, -g/--gid-idx N and -s/--size BYTES
- * (with an optional K, M or G) options (named as in rdma-core's examples)
- * off the command line into @o, leaving the
+ * Take the leading -d/--ib-dev NAME, -g/--gid-idx N, -s/--size BYTES
+ * (with an optional K, M or G), --peer ADDR and -p/--port N options
+ * (named as in rdma-core's examples, which take the peer's address as
+ * their last argument) off the command line into @o, leaving the
  * program name and the rest, for another parser such as the kselftest
  * harness's. Also loads libibverbs' providers, which the harness's
  * per-case processes then inherit.
@@ -74,10 +87,10 @@ int loopback_connect_ud(struct loopback *lb);
 
 /*
  * Instead of loopback_connect(), for a requester in one process and its
- * responder in another on the same port: loopback_peer_qp() makes the RC
- * QP lb->qp[0] (in INIT, so its number can be handed over), and
- * loopback_peer_connect() takes it to RTS towards the other process's QP
- * number @qpn on the port's loopback GID.
+ * responder in another: loopback_peer_qp() makes the RC QP lb->qp[0] (in
+ * INIT, so its number can be handed over), and loopback_peer_connect()
+ * takes it to RTS towards the other process's QP number @qpn at lb->dgid
+ * (the port's own GID, unless the caller set another).
  */
 int loopback_peer_qp(struct loopback *lb);
 int loopback_peer_connect(struct loopback *lb, uint32_t qpn);

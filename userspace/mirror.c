@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "mirror.h"
+#include "target.h"
 
 /* What a READ destination holds before the READ: neither data nor zeros. */
 #define POISON	0xee
@@ -32,6 +33,7 @@ void mirror_open(struct mirror *m, struct loopback *lb, void *src, void *dst,
 {
 	m->lb = lb;
 	m->tmr = NULL;
+	m->remote = false;
 	m->src = src;
 	m->smr = mirror_reg(lb, src, len, odp);
 	m->dst = dst;
@@ -46,16 +48,42 @@ void mirror_close(struct mirror *m)
 	m->smr = m->dmr = m->tmr = NULL;
 }
 
+/* The peer's fresh target of @len bytes, under an MR there. */
+static void open_remote_target(struct mirror *m, struct loopback *lb,
+			       size_t len, bool odp)
+{
+	struct peer_msg req = { .op = PEER_TARGET, .len = len, .arg = odp };
+	struct peer_msg rep;
+
+	if (!peer_call(lb->peer, &req, &rep))
+		exit(1);
+	m->tgt = (unsigned char *)(uintptr_t)rep.addr;
+	m->rkey = rep.arg;
+}
+
 unsigned char *mirror_open_target(struct mirror *m, struct loopback *lb,
 				  size_t len, bool odp)
 {
-	unsigned char *tgt = map_anon(NULL, len);
-	struct ibv_mr *tmr = mirror_reg(lb, tgt, len, odp);
+	struct ibv_mr *tmr = NULL;
 
-	mirror_open(mirror_at(m, tmr), lb, map_anon(NULL, len),
-		    map_anon(NULL, len), len, odp);
+	if (lb->peer) {
+		open_remote_target(m, lb, len, odp);
+	} else {
+		tmr = mirror_reg(lb, map_anon(NULL, len), len, odp);
+		mirror_at(m, tmr);
+	}
+	mirror_open(m, lb, map_anon(NULL, len), map_anon(NULL, len), len, odp);
 	m->tmr = tmr;
-	return tgt;
+	m->remote = lb->peer != NULL;
+	return m->tgt;
+}
+
+void mirror_unmap(struct mirror *m, size_t len)
+{
+	if (!m->remote)
+		munmap(m->tgt, len);
+	munmap(m->src, len);
+	munmap(m->dst, len);
 }
 
 int mirror_rdma(struct mirror *m, enum ibv_wr_opcode op, size_t off, size_t len)
@@ -86,7 +114,7 @@ bool mirror_write_ok(struct mirror *m, size_t off, size_t len,
 {
 	pattern_fill_at(m->src + off, len, seed, off);
 	return succeeded(mirror_rdma(m, IBV_WR_RDMA_WRITE, off, len), what) &&
-	       pattern_check_at(m->tgt + off, len, seed, off, what);
+	       target_check(m->lb, m->tgt + off, len, seed, off, what);
 }
 
 bool mirror_read_is(struct mirror *m, size_t off, size_t len,
@@ -142,8 +170,6 @@ bool mirror_fresh_round_trip(const struct loopback_opts *o, size_t size,
 			 "fresh target after the WRITE");
 	mirror_close(&m);
 	loopback_close(&lb);
-	munmap(m.tgt, size);
-	munmap(m.src, size);
-	munmap(m.dst, size);
+	mirror_unmap(&m, size);
 	return ok;
 }

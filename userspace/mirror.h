@@ -22,7 +22,8 @@ struct mirror {
 	unsigned char *src, *dst;	/* what WRITE sends, where READ lands */
 	struct ibv_mr *smr, *dmr;
 	struct ibv_mr *tmr;		/* the target's, if mirror_open_target()
-					 * made it */
+					 * made it here */
+	bool remote;			/* the target is the peer's (peer.h) */
 };
 
 /*
@@ -42,11 +43,14 @@ void mirror_close(struct mirror *m);
 /*
  * mirror_open() over fresh buffers of @len bytes, and a fresh target of
  * @len bytes under an MR of its own (m->tmr, ODP when @odp) that @m aims
- * at. Returns the target. mirror_close() deregisters its MR too; unmapping
- * the three is the caller's.
+ * at. Returns the target. mirror_close() deregisters its MR too;
+ * mirror_unmap() unmaps the three. When @lb has a peer, the peer makes
+ * the target and its MR, and frees them when the connection closes; the
+ * address returned is the peer's, for target.h.
  */
 unsigned char *mirror_open_target(struct mirror *m, struct loopback *lb,
 				  size_t len, bool odp);
+void mirror_unmap(struct mirror *m, size_t len);
 
 /* Aim @m's operations at the target memory of @mr, through @mr. */
 static inline struct mirror *mirror_at(struct mirror *m, struct ibv_mr *mr)

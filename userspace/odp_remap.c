@@ -2,7 +2,8 @@
 /*
  * odp_remap: an ODP MR follows the process's page tables.
  *
- *   odp_remap [-d ib_dev] [-g gid_idx] [kselftest harness options]
+ *   odp_remap [-d ib_dev] [-g gid_idx] [--peer ADDR [-p port]]
+ *             [kselftest harness options]
  *
  * The responder's MR covers NPAGES pages. Before each sub-case RDMA WRITE
  * and READ go over all of it, so that the device has every page mapped;
@@ -25,6 +26,10 @@
  * access error moves both RC QPs to the error state; they are replaced
  * by a freshly connected pair before the next operation.
  *
+ * With --peer, the responder and its memory are odp_peer's on another
+ * host (peer.h), and the CPU's changes happen there (target.h): the same
+ * cases, over a wire.
+ *
  * Each sub-case is a case of the harness, on a fresh fixture; they skip
  * where the device does not advertise RC ODP for WRITE and READ. (A
  * pinned MR keeps the pages it had at registration, so none of this holds
@@ -45,6 +50,7 @@
 #include "check.h"
 #include "loopback.h"
 #include "mirror.h"
+#include "target.h"
 
 #define NPAGES		16
 #define PART_FIRST	5	/* the pages the CPU changes */
@@ -109,12 +115,9 @@ static bool part_inaccessible(struct remap *r)
 
 static bool case_dontneed(struct remap *r)
 {
-	if (!prime(r, 11))
+	if (!prime(r, 11) ||
+	    !target_madvise(&r->lb, r->tgt + part_off(r), part_len(r), MADV_DONTNEED))
 		return false;
-	if (madvise(r->tgt + part_off(r), part_len(r), MADV_DONTNEED)) {
-		perror("madvise(MADV_DONTNEED)");
-		return false;
-	}
 	return mirror_read_zero(&r->m, part_off(r), part_len(r), "part: READ after DONTNEED") &&
 	       rest_works(r, 11, 12) && part_round_trips(r, 13);
 }
@@ -123,22 +126,16 @@ static bool case_munmap(struct remap *r)
 {
 	bool ok;
 
-	if (!prime(r, 21))
+	if (!prime(r, 21) || !target_unmap_hole(&r->lb, r->tgt + part_off(r), part_len(r)))
 		return false;
-	munmap_hole(r->tgt + part_off(r), part_len(r));
 	ok = part_inaccessible(r) && rest_works(r, 21, 22);
-	map_anon(r->tgt + part_off(r), part_len(r));
-	return ok && mirror_read_zero(&r->m, part_off(r), part_len(r), "part: READ after mmap") &&
+	return target_map(&r->lb, r->tgt + part_off(r), part_len(r)) && ok && mirror_read_zero(&r->m, part_off(r), part_len(r), "part: READ after mmap") &&
 	       part_round_trips(r, 23);
 }
 
 static bool protect_part(struct remap *r, int prot)
 {
-	if (mprotect(r->tgt + part_off(r), part_len(r), prot)) {
-		perror("mprotect");
-		return false;
-	}
-	return true;
+	return target_protect(&r->lb, r->tgt + part_off(r), part_len(r), prot);
 }
 
 static bool case_prot_none(struct remap *r)
@@ -150,8 +147,8 @@ static bool case_prot_none(struct remap *r)
 	ok = part_inaccessible(r) && rest_works(r, 31, 32);
 	if (!protect_part(r, PROT_READ | PROT_WRITE))
 		exit(1);
-	return ok && pattern_check_at(r->tgt + part_off(r), part_len(r), 31,
-				      part_off(r), "part: CPU after PROT_NONE") &&
+	return ok && target_check(&r->lb, r->tgt + part_off(r), part_len(r), 31,
+				  part_off(r), "part: CPU after PROT_NONE") &&
 	       mirror_read_is(&r->m, part_off(r), part_len(r), 31, "part: READ after restore") &&
 	       part_round_trips(r, 33);
 }
@@ -165,8 +162,8 @@ static bool case_prot_read(struct remap *r)
 	ok = mirror_read_is(&r->m, part_off(r), part_len(r), 41, "part: READ of PROT_READ") &&
 	     mirror_access_error(&r->m, IBV_WR_RDMA_WRITE, part_off(r), part_len(r),
 				 "part: WRITE to PROT_READ") &&
-	     pattern_check_at(r->tgt + part_off(r), part_len(r), 41, part_off(r),
-			      "part: CPU after the refused WRITE") &&
+	     target_check(&r->lb, r->tgt + part_off(r), part_len(r), 41, part_off(r),
+			  "part: CPU after the refused WRITE") &&
 	     mirror_read_is(&r->m, part_off(r), part_len(r), 41,
 			    "part: READ after the refused WRITE") &&
 	     rest_works(r, 41, 42);
@@ -175,31 +172,11 @@ static bool case_prot_read(struct remap *r)
 	return ok && part_round_trips(r, 43);
 }
 
-/* Move @len bytes at @from to @to, replacing whatever was mapped there. */
-static bool move(void *from, void *to, size_t len)
-{
-	void *p = mremap(from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
-
-	if (p == MAP_FAILED) {
-		perror("mremap");
-		return false;
-	}
-	if (p != to) {
-		fprintf(stderr, "mremap moved to %p, not %p\n", p, to);
-		return false;
-	}
-	return true;
-}
-
 static bool case_mremap_in(struct remap *r)
 {
-	unsigned char *other = map_anon(NULL, part_len(r));
-
-	pattern_fill_at(other, part_len(r), 51, part_off(r));
-	if (!prime(r, 52) || !move(other, r->tgt + part_off(r), part_len(r))) {
-		munmap(other, part_len(r));
+	if (!prime(r, 52) ||
+	    !target_move_in(&r->lb, r->tgt + part_off(r), part_len(r), 51, part_off(r)))
 		return false;
-	}
 	return mirror_read_is(&r->m, part_off(r), part_len(r), 51,
 			      "part: READ of the moved pages") &&
 	       rest_works(r, 52, 53) && part_round_trips(r, 54);
@@ -207,20 +184,21 @@ static bool case_mremap_in(struct remap *r)
 
 static bool case_mremap_out(struct remap *r)
 {
-	unsigned char *away = map_anon(NULL, part_len(r));
+	unsigned char *away;
 	bool ok;
 
-	if (!prime(r, 61) || !move(r->tgt + part_off(r), away, part_len(r))) {
-		munmap(away, part_len(r));
+	if (!prime(r, 61))
 		return false;
-	}
-	hold_hole(r->tgt + part_off(r), part_len(r));
+	away = target_move_out(&r->lb, r->tgt + part_off(r), part_len(r));
+	if (!away)
+		return false;
 	ok = part_inaccessible(r) &&
-	     pattern_check_at(away, part_len(r), 61, part_off(r),
-			      "moved pages after the refused WRITE") &&
+	     target_check(&r->lb, away, part_len(r), 61, part_off(r),
+			  "moved pages after the refused WRITE") &&
 	     rest_works(r, 61, 62);
-	munmap(away, part_len(r));
-	map_anon(r->tgt + part_off(r), part_len(r));
+	if (!target_unmap(&r->lb, away, part_len(r)) ||
+	    !target_map(&r->lb, r->tgt + part_off(r), part_len(r)))
+		return false;
 	return ok && mirror_read_zero(&r->m, part_off(r), part_len(r), "part: READ after mmap") &&
 	       part_round_trips(r, 63);
 }
@@ -249,9 +227,7 @@ FIXTURE_TEARDOWN(odp_remap)
 
 	mirror_close(&r->m);
 	loopback_close(&r->lb);
-	munmap(r->tgt, r->size);
-	munmap(r->m.src, r->size);
-	munmap(r->m.dst, r->size);
+	mirror_unmap(&r->m, r->size);
 }
 
 /* READ of the dropped pages returns zeros, WRITE/READ round-trip, rest intact. */

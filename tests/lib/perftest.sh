@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-only
-# Run one perftest server/client pair over rxe0 loopback. Sourced.
+# Run one perftest server/client pair over rxe0 loopback, or between two
+# hosts once tests/lib/twohost.sh's twohost_up has run. Sourced.
 #
 #   perftest_bw <ib_*_bw|ib_*_lat> [perftest options...]
 #
@@ -26,18 +27,39 @@ perftest_run() {
 	cat /tmp/perftest.client
 }
 
+# perftest_server and perftest_client TOOL ARGS: one side each, rxe0's
+# loopback GID (index 1) and 127.0.0.1, or each host its device and GID and
+# the server's IPv4 link-local address when PEER_DEV is set (twohost.sh):
+# perftest 4.5's own TCP exchange only speaks IPv4.
+perftest_server() {
+	tool=$1
+	shift
+	if [ -n "${PEER_DEV:-}" ]; then
+		peer_exec timeout 120 "$tool" -d "$PEER_DEV" -x "$PEER_GID" "$@"
+	else
+		timeout 120 "$tool" -d rxe0 -x 1 "$@"
+	fi
+}
+
+perftest_client() {
+	tool=$1
+	shift
+	if [ -n "${PEER_DEV:-}" ]; then
+		local_exec timeout 120 "$tool" -d "$LOCAL_DEV" -x "$LOCAL_GID" "$@" "$PEER_ADDR4"
+	else
+		timeout 120 "$tool" -d rxe0 -x 1 "$@" 127.0.0.1
+	fi
+}
+
 perftest_once() {
 	tool=$1
 	shift
 	PERFTEST_PORT=$((PERFTEST_PORT + 1))
-	common="-d rxe0 -x 1 -p $PERFTEST_PORT $*"
-	# shellcheck disable=SC2086
-	timeout 120 "$tool" $common >/tmp/perftest.server 2>&1 &
+	perftest_server "$tool" -p $PERFTEST_PORT "$@" >/tmp/perftest.server 2>&1 &
 	spid=$!
 	tries=0
 	while :; do
-		# shellcheck disable=SC2086
-		timeout 120 "$tool" $common 127.0.0.1 >/tmp/perftest.client 2>&1 && break
+		perftest_client "$tool" -p $PERFTEST_PORT "$@" >/tmp/perftest.client 2>&1 && break
 		grep -q "Couldn't connect" /tmp/perftest.client || break
 		tries=$((tries + 1))
 		[ $tries -lt 20 ] || break
