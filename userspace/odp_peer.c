@@ -177,6 +177,10 @@ static int serve(int fd)
 	return 0;
 }
 
+/*
+ * Listen on @port. The previous test's odp_peer may still be on its way
+ * out (a remote kill is asynchronous), so a port in use is tried again.
+ */
 static int listen_on(int port)
 {
 	struct sockaddr_in6 a = {
@@ -184,14 +188,20 @@ static int listen_on(int port)
 		.sin6_port = htons(port),
 		.sin6_addr = IN6ADDR_ANY_INIT,
 	};
-	int one = 1, fd = socket(AF_INET6, SOCK_STREAM, 0);
+	int one = 1, tries = 0, fd = socket(AF_INET6, SOCK_STREAM, 0);
 
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 8)) {
-		perror("odp_peer: listen");
-		exit(1);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
+		goto fail;
+	while (bind(fd, (struct sockaddr *)&a, sizeof(a))) {
+		if (errno != EADDRINUSE || ++tries == 50)
+			goto fail;
+		sleep_ms(200);
 	}
-	return fd;
+	if (!listen(fd, 8))
+		return fd;
+fail:
+	perror("odp_peer: listen");
+	exit(1);
 }
 
 int main(int argc, char **argv)

@@ -118,7 +118,10 @@ def connect(addr, port, wait):
             info = socket.getaddrinfo(addr, port, socket.AF_UNSPEC,
                                       socket.SOCK_STREAM)[0]
             sock = socket.socket(info[0], info[1], info[2])
+            # A host that is gone answers no SYN: give up on it in time.
+            sock.settimeout(max(1.0, min(5.0, deadline - time.monotonic())))
             sock.connect(info[4])
+            sock.settimeout(None)
             return sock
         except OSError as e:
             if time.monotonic() >= deadline:

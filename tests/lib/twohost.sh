@@ -140,7 +140,8 @@ twohost_kill_cmd() {
 	if [ "$TWOHOST" = netns ]; then
 		echo "ip -n hostb addr flush dev veth1 && ip netns pids hostb | xargs -r kill -9"
 	else
-		echo "/usr/bin/python3 $REPO/tests/lib/peer-agent.py run $PEER_ADDR --port $TWOHOST_AGENT_PORT --wait 5 -- sh -c 'echo \$(date) >/run/results/killed; sync; echo b >/proc/sysrq-trigger' >/dev/null 2>&1; true"
+		# A dead host sends no FIN: the call is cut short, not answered.
+		echo "timeout 5 /usr/bin/python3 $REPO/tests/lib/peer-agent.py run $PEER_ADDR --port $TWOHOST_AGENT_PORT --wait 5 -- sh -c 'echo \$(date) >/run/results/killed; sync; echo b >/proc/sysrq-trigger' >/dev/null 2>&1; true"
 	fi
 }
 
@@ -164,6 +165,14 @@ with_peer_server() {
 	rc=$?
 	kill $server 2>/dev/null
 	wait $server 2>/dev/null
+	# Between guests the agent kills it once the call above is gone: the
+	# next test must not find this one still listening.
+	peer_exec sh -c 'for i in $(seq 50); do pidof odp_peer >/dev/null || exit 0; sleep 0.2; done; exit 1' 2>/dev/null
+	case $? in
+	0) ;;
+	255) echo "# the peer is gone" ;;
+	*) echo "# odp_peer still runs on the peer" ;;
+	esac
 	echo "# odp_peer's output:"
 	sed 's/^/# /' /tmp/odp_peer.log
 	return $rc
