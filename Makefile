@@ -10,13 +10,17 @@
 #   make torture [DURATION=60] [FLAVOR=debug] [SEED=1]
 #                                     the ODP torture tool in the guest
 #   make shell [FLAVOR=debug]         an interactive shell in the guest
+#   make patches                      our changes as a git format-patch series
+#                                     (build/patches/series), checked
+#   make deb                          installable packages from Debian's own
+#                                     6.12 configuration (hours; build/deb/)
 #   make clean                        remove build/ (the unpacked base too)
 
 FLAVOR ?= default
 BASE ?= ours
 export FLAVOR BASE
 
-.PHONY: all deps kernel run check bench torture shell tests clean
+.PHONY: all deps kernel run check bench torture shell tests patches deb clean
 
 all: kernel
 
@@ -43,6 +47,14 @@ torture: deps
 
 shell: kernel tests
 	@scripts/vm.sh -s -a kunit.enable=0
+
+patches: kernel
+	@/usr/bin/python3 scripts/patches.py generate && \
+		/usr/bin/python3 scripts/patches.py checkpatch && \
+		/usr/bin/python3 scripts/patches.py am
+
+deb: deps
+	@scripts/deb.sh
 
 clean:
 	rm -rf build

@@ -111,6 +111,24 @@ run_twohost() {
 	slowest_tests twohost "$dir/a"
 }
 
+# The kernel as a patch series (scripts/patches.py: generated, checkpatch
+# clean, git am on the pristine tree identical to build/src) and as a
+# Debian package that boots (scripts/deb.sh --check), from the default
+# flavor just built.
+run_artifacts() {
+	local dir=$top/patches
+	dirs+=("$dir" "$top/deb")
+	mkdir -p "$dir" "$top/deb"
+	{
+		/usr/bin/python3 "$REPO/scripts/patches.py" generate &&
+			/usr/bin/python3 "$REPO/scripts/patches.py" checkpatch
+		/usr/bin/python3 "$REPO/scripts/patches.py" am
+	} >"$dir/results" 2>"$dir/log"
+	"$REPO/scripts/report.py" plain patches "$dir"
+	FLAVOR=default "$REPO/scripts/deb.sh" --check >"$top/deb/results" 2>"$top/deb/log"
+	"$REPO/scripts/report.py" plain deb "$top/deb"
+}
+
 # Kernels that only have to compile and link (configs/<flavor>.config).
 run_compile_only() {
 	local f=$1 dir=$top/$1
@@ -131,7 +149,10 @@ for f in ${COMPILE_ONLY-mlx5 i386}; do
 done
 for f in $flavors; do
 	run_flavor "$f"
-	[ "$f" != default ] || run_twohost
+	if [ "$f" = default ]; then
+		run_twohost
+		run_artifacts
+	fi
 done
 echo "check: $(( (SECONDS - t0) / 60 )) min $(( (SECONDS - t0) % 60 )) s; runs kept in ${top#"$REPO"/}/"
 "$REPO/scripts/report.py" total "${dirs[@]}"

@@ -16,6 +16,8 @@ pkgs=(
 	# rdma-core's rxe provider with our patches (scripts/rdma-core.sh), and
 	# pyverbs for rdma-core's own tests of its source (tests/guest/70-*)
 	cmake ninja-build pkg-config libnl-3-dev libnl-route-3-dev python3-pyverbs
+	# make patches and make deb (bindeb-pkg, whose rules use debhelper)
+	git dpkg-dev debhelper rsync
 )
 
 missing=()

@@ -9,6 +9,8 @@
 # twohost_up sets it up (netns) or waits for it (guests), then:
 #   local_exec CMD...   runs CMD on this host, with LOCAL_DEV, LOCAL_GID
 #   peer_exec CMD...    runs CMD on the other host, with PEER_DEV, PEER_GID
+#                       (between guests, waiting up to PEER_WAIT seconds,
+#                       default 60, for the peer's agent to answer)
 #   PEER_ADDR           the other host's IPv6 link-local address as this
 #                       host reaches it (for our TCP exchanges)
 #   PEER_ADDR4          its IPv4 link-local (169.254/16) address, for
@@ -41,7 +43,7 @@ peer_exec() {
 		ip netns exec hostb "$@"
 	else
 		/usr/bin/python3 "$REPO/tests/lib/peer-agent.py" run "$PEER_ADDR" \
-			--port $TWOHOST_AGENT_PORT -- "$@"
+			--port $TWOHOST_AGENT_PORT --wait "${PEER_WAIT:-60}" -- "$@"
 	fi
 }
 
@@ -167,7 +169,7 @@ with_peer_server() {
 	wait $server 2>/dev/null
 	# Between guests the agent kills it once the call above is gone: the
 	# next test must not find this one still listening.
-	peer_exec sh -c 'for i in $(seq 50); do pidof odp_peer >/dev/null || exit 0; sleep 0.2; done; exit 1' 2>/dev/null
+	PEER_WAIT=5 peer_exec sh -c 'for i in $(seq 50); do pidof odp_peer >/dev/null || exit 0; sleep 0.2; done; exit 1' 2>/dev/null
 	case $? in
 	0) ;;
 	255) echo "# the peer is gone" ;;
