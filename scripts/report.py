@@ -57,7 +57,7 @@ class Results:
         line = f"{verdict} {self.prefix}/{name}"
         if reason:
             line += (": " if verdict == "FAIL" else " (") + reason
-            line += ")" if verdict == "SKIP" else ""
+            line += "" if verdict == "FAIL" else ")"
         print(line, flush=True)
 
 
