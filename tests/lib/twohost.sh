@@ -115,8 +115,7 @@ twohost_guests_up() {
 	PEER_ADDR=$TWOHOST_LL_B%eth0
 	LOCAL_LL=$TWOHOST_LL_A
 	PEER_LL=$TWOHOST_LL_B
-	/usr/bin/python3 "$REPO/tests/lib/peer-agent.py" run "$PEER_ADDR" \
-		--port $TWOHOST_AGENT_PORT --wait 120 -- true ||
+	PEER_WAIT=120 peer_exec true ||
 		{ echo "twohost: the peer's agent does not answer"; return 1; }
 }
 
