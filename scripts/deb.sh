@@ -6,8 +6,13 @@
 #                            configuration (package linux-config-6.12, amd64)
 #                            with configs/deb.config merged, built in
 #                            build/deb/debian/; the packages land in
-#                            build/deb/. Several hours on 2 cores; not part
-#                            of make check.
+#                            build/deb/. Then the image package's kernel
+#                            boots under QEMU with an initramfs that loads
+#                            Debian's 9p modules (scripts/deb-init.c) and
+#                            the package's modules under /lib/modules, and
+#                            runs make run's smoke test. Hours on 2 cores;
+#                            not part of make check.
+#   scripts/deb.sh --boot    that boot alone, on the packages already built.
 #   scripts/deb.sh --check   what make check does instead: package the
 #                            default flavor already built (in its own tree,
 #                            which bindeb-pkg only relinks, with the
@@ -58,6 +63,55 @@ full() {
 	deb_build "$out" >"$out/build.log" 2>&1 || die "bindeb-pkg failed (see $out/build.log)"
 	echo "deb: built in $(( (SECONDS - t0) / 60 )) min"
 	ls -l "$BUILD"/deb/*.deb
+	boot_full "$out"
+}
+
+# boot_smoke KERNEL DIR [vm.sh options]: boot KERNEL with make run's smoke
+# test (results in DIR/vm); PASS when it is our -odp kernel and the
+# test's bandwidth line came.
+boot_smoke() {
+	local kernel=$1 dir=$2
+	shift 2
+	if "$REPO/scripts/vm.sh" -k "$kernel" -t 900 -o "$dir/vm" "$@" \
+		-- "$REPO/scripts/guest-run" >/dev/null 2>&1 &&
+		grep -aq "Linux version .*$LOCALVERSION" "$dir/vm/console.log"; then
+		echo "PASS boot-smoke: $(grep -a 'ib_write_bw.*MB/s average' "$dir/vm/console.log" | tail -1)"
+	else
+		echo "FAIL boot-smoke: console log ${dir#"$REPO"/}/vm/console.log"
+		return 1
+	fi
+}
+
+# boot_full OUT: the kernel of the packages built in OUT, as a host would
+# boot it: Debian builds 9p and its virtio transport as modules, so an
+# initramfs loads them before the shared root can be mounted, and the
+# package's own modules go over the root's /lib/modules for modprobe.
+boot_full() {
+	local out=$1 dir=$BUILD/deb/boot image x ver m
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	image=$(ls "$BUILD"/deb/linux-image-*"$LOCALVERSION"_*.deb | grep -v -- -dbg | head -1)
+	x=$dir/root
+	dpkg-deb -x "$image" "$x" || die "cannot extract $image"
+	ver=$(ls "$x/lib/modules")
+	depmod -b "$x" "$ver" || die "depmod failed"
+	gcc -static -O2 -Wall -o "$dir/init" "$REPO/scripts/deb-init.c" ||
+		die "cannot build scripts/deb-init.c"
+	{
+		printf '%s\n' 'dir /dev 0755 0 0' 'nod /dev/console 0600 0 0 c 5 1' \
+			'dir /proc 0755 0 0' 'dir /root 0755 0 0' 'dir /m 0755 0 0' \
+			"file /init $dir/init 0755 0 0" "file /modules $dir/modules 0644 0 0"
+		modprobe -d "$x" -S "$ver" --show-depends 9p 9pnet_virtio |
+			awk '$1 == "insmod" { print $2 }' | while read -r m; do
+				echo "/m/$(basename "$m")" >>"$dir/modules"
+				echo "file /m/$(basename "$m") $m 0644 0 0"
+			done
+	} >"$dir/initramfs.list"
+	"$out/usr/gen_init_cpio" "$dir/initramfs.list" >"$dir/initramfs.cpio" ||
+		die "gen_init_cpio failed"
+	echo "deb: booting $(basename "$image") with $(wc -l <"$dir/modules") modules in its initramfs"
+	boot_smoke "$x/boot/vmlinuz-$ver" "$dir" -i "$dir/initramfs.cpio" \
+		-a "kunit.enable=0 deb.modules=$x/lib/modules"
 }
 
 check() {
@@ -80,18 +134,12 @@ check() {
 		echo "FAIL extract: no kernel image in ${image:-the packages}"
 		return 1
 	fi
-	if "$REPO/scripts/vm.sh" -k "$(ls "$x"/boot/vmlinuz-* | head -1)" -t 600 -o "$dir/vm" \
-		-a kunit.enable=0 -- "$REPO/scripts/guest-run" >/dev/null 2>&1 &&
-		grep -aq "Linux version .*$LOCALVERSION" "$dir/vm/console.log"; then
-		echo "PASS boot-smoke: $(grep -a 'ib_write_bw.*MB/s average' "$dir/vm/console.log" | tail -1)"
-	else
-		echo "FAIL boot-smoke: console log ${dir#"$REPO"/}/vm/console.log"
-		return 1
-	fi
+	boot_smoke "$(ls "$x"/boot/vmlinuz-* | head -1)" "$dir" -a kunit.enable=0
 }
 
 case ${1:-} in
 '') full ;;
 --check) check ;;
-*) die "usage: deb.sh [--check]" ;;
+--boot) boot_full "$BUILD/deb/debian" ;;
+*) die "usage: deb.sh [--check | --boot]" ;;
 esac

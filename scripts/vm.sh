@@ -3,7 +3,7 @@
 # Boot a kernel under QEMU with the host root as the guest's root, run one
 # command in the guest, and return its exit status.
 #
-#   scripts/vm.sh [-k bzImage] [-t timeout] [-o dir] [-a 'extra cmdline'] [-n wire] [-s] -- command...
+#   scripts/vm.sh [-k bzImage] [-i initrd] [-t timeout] [-o dir] [-a 'extra cmdline'] [-n wire] [-s] -- command...
 #
 # -o dir receives the console log (console.log), the guest's exit status and
 # whatever the command writes to its working directory. It is emptied first
@@ -14,6 +14,8 @@
 # timeout, 125 when the guest left no status (panic, crash), 126 for a
 # splat after a clean exit, 130 when interrupted (Ctrl-C or SIGTERM end
 # QEMU at once).
+# -i initrd boots with an initramfs, for a kernel that needs modules to
+# mount the shared root (make deb's, scripts/deb-init.c).
 # -s boots an interactive shell on the console instead of a command.
 # -n LPORT:RPORT:MAC gives the guest a virtio-net eth0 with that MAC whose
 # Ethernet frames travel as UDP datagrams between 127.0.0.1:LPORT (ours)
@@ -40,15 +42,17 @@ outdir=
 extra=
 shell=0
 wire=
-while getopts 'k:t:o:a:n:s' opt; do
+initrd=
+while getopts 'k:i:t:o:a:n:s' opt; do
 	case $opt in
 	k) kernel=$OPTARG ;;
+	i) initrd=$OPTARG ;;
 	t) timeout=$OPTARG ;;
 	o) outdir=$OPTARG ;;
 	a) extra=$OPTARG ;;
 	n) wire=$OPTARG ;;
 	s) shell=1 ;;
-	*) die "usage: vm.sh [-k bzImage] [-t secs] [-o dir] [-a cmdline] [-n lport:rport:mac] [-s] -- command..." ;;
+	*) die "usage: vm.sh [-k bzImage] [-i initrd] [-t secs] [-o dir] [-a cmdline] [-n lport:rport:mac] [-s] -- command..." ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -100,6 +104,7 @@ qemu_cmd() {
 		-device virtio-9p-pci,fsdev=hostroot,mount_tag=root
 		-fsdev local,id=results,path="$results",security_model=none
 		-device virtio-9p-pci,fsdev=results,mount_tag=results)
+	[ -z "$initrd" ] || qemu+=(-initrd "$initrd")
 }
 
 # The command runs from the results folder as a shell script; arguments
