@@ -7,10 +7,9 @@
  * its disk. Built static: the initramfs holds nothing else.
  *
  * It loads the modules /modules names (one path a line, in dependency
- * order), mounts the shared root, puts the package's own modules
- * (deb.modules=DIR on the command line, a path on that root) over its
- * /lib/modules so that modprobe finds rdma_rxe and the rest, and runs the
- * init= program there as PID 1. Any failure is printed and ends the boot.
+ * order), mounts the shared root and runs the init= program there as PID 1
+ * (scripts/guest-init, which loads rxe from the extracted package). Any
+ * failure is printed and ends the boot.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -77,8 +76,8 @@ static int load_modules(const char *list)
 
 int main(void)
 {
-	char cmdline[4096] = "", mods[512];
-	char *init, *modules;
+	char cmdline[4096] = "";
+	char *init;
 	ssize_t n;
 	int fd;
 
@@ -90,18 +89,14 @@ int main(void)
 		return fail("cannot read", "/proc/cmdline");
 	close(fd);
 	init = cmdline_arg(cmdline, "init");
-	modules = cmdline_arg(cmdline, "deb.modules");
-	if (!init || !modules) {
-		fprintf(stderr, "deb-init: init= and deb.modules= are needed\n");
+	if (!init) {
+		fprintf(stderr, "deb-init: no init= on the command line\n");
 		return 1;
 	}
 	if (load_modules("/modules"))
 		return 1;
 	if (mount("root", "/root", "9p", MS_RDONLY, ROOT_OPTS))
 		return fail("cannot mount the shared root at", "/root");
-	snprintf(mods, sizeof(mods), "/root%s", modules);
-	if (mount(mods, "/root/lib/modules", NULL, MS_BIND, NULL))
-		return fail("cannot bind the package's modules", mods);
 	umount("/proc");
 	if (chdir("/root") || mount(".", "/", NULL, MS_MOVE, NULL) ||
 	    chroot(".") || chdir("/"))
