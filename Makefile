@@ -13,7 +13,7 @@
 #   make patches                      our changes as a git format-patch series
 #                                     (build/patches/series), checked
 #   make deb                          installable packages from Debian's own
-#                                     6.12 configuration (hours; build/deb/)
+#                                     6.12 configuration (about 2 h; build/deb/)
 #   make clean                        remove build/ (the unpacked base too)
 
 FLAVOR ?= default

@@ -10,7 +10,7 @@
 #                            boots under QEMU with an initramfs that loads
 #                            Debian's 9p modules (scripts/deb-init.c), loads
 #                            rxe from the extracted package and runs make
-#                            run's smoke test. Hours on 2 cores;
+#                            run's smoke test. About 2 hours on 2 cores;
 #                            not part of make check.
 #   scripts/deb.sh --boot    that boot alone, on the packages already built.
 #   scripts/deb.sh --check   what make check does instead: package the
